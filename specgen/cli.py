@@ -1,0 +1,118 @@
+"""The command line: parsing only. Each command hands its work to a plain function.
+
+``validate``, ``summary`` and ``schema`` must start fast and never import TensorFlow,
+PyTorch, Keras or Jinja; ``emit`` imports the targets lazily.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from specgen.check import FileResult, UsageProblem, check_file
+from specgen.report import SUMMARY_RENDERERS, VALIDATE_REPORTERS, FileOutcome
+
+ISSUES_URL = "https://github.com/specgen/specgen/issues"
+
+# Enums derive from the reporter dicts, so a new reporter is one dict entry.
+ValidateFormat = enum.StrEnum("ValidateFormat", {k: k for k in VALIDATE_REPORTERS})  # type: ignore[misc]
+SummaryFormat = enum.StrEnum("SummaryFormat", {k: k for k in SUMMARY_RENDERERS})  # type: ignore[misc]
+TEXT_VALIDATE = ValidateFormat("text")
+TEXT_SUMMARY = SummaryFormat("text")
+
+app = typer.Typer(
+    name="specgen",
+    help="Check CNN architecture specs and emit Keras or PyTorch source from them.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _usage_exit(messages: list[str]) -> NoReturn:
+    for message in messages:
+        print(f"specgen: error: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Spec files (.json, .yaml, .yml).")],
+    output_format: Annotated[
+        ValidateFormat, typer.Option("--format", help="How to report findings.")
+    ] = TEXT_VALIDATE,
+    strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
+) -> None:
+    """Check each spec's schema and shapes; report every problem of every file."""
+    results: list[FileResult] = []
+    usage: list[str] = []
+    for path in paths:
+        try:
+            results.append(check_file(path))
+        except UsageProblem as problem:
+            usage.append(str(problem))
+    outcomes = [
+        FileOutcome(r.path, r.report.diagnostics, r.report.failed(strict=strict)) for r in results
+    ]
+    VALIDATE_REPORTERS[output_format.value](outcomes, sys.stdout, sys.stderr)
+    if usage:
+        _usage_exit(usage)
+    if any(o.failed for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def summary(
+    path: Annotated[Path, typer.Argument(help="One spec file.")],
+    output_format: Annotated[
+        SummaryFormat, typer.Option("--format", help="Table or JSON.")
+    ] = TEXT_SUMMARY,
+) -> None:
+    """Per-layer table: output shape, params, MACs, receptive field, resolved padding."""
+    try:
+        result = check_file(path)
+    except UsageProblem as problem:
+        _usage_exit([str(problem)])
+    if result.graph is None:
+        VALIDATE_REPORTERS["text"](
+            [FileOutcome(result.path, result.report.diagnostics, True)], sys.stdout, sys.stderr
+        )
+        raise typer.Exit(1)
+    for warning in result.report.warnings:
+        from specgen.report import format_diagnostic
+
+        print(format_diagnostic(warning), file=sys.stderr)
+    print(SUMMARY_RENDERERS[output_format.value](result.graph, result.path))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec format (for editors and other validators)."""
+    from specgen.spec import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console entry point: exit codes 0/1/2 from the commands, 3 for a bug in specgen."""
+    try:
+        app(args=argv, prog_name="specgen")
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (`| head`): not an error of ours
+        sys.exit(1)
+    except Exception as error:
+        print(
+            f"specgen: internal error ({type(error).__name__}); this is a bug in specgen, "
+            f"please report it at {ISSUES_URL} with the spec that caused it",
+            file=sys.stderr,
+        )
+        sys.exit(3)
+    sys.exit(0)

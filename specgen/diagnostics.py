@@ -1,0 +1,134 @@
+"""Findings: what every stage of specgen reports instead of raising or printing.
+
+A `Diagnostic` is plain data; `Report` accumulates them. Nothing here prints: the CLI
+chooses a reporter (see `specgen.report`). Codes are stable and documented in
+`CODES`; a code is never reused for a different meaning.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+JsonPath = tuple[str | int, ...]
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# code -> one-line meaning. The README's table of codes is generated from this dict
+# (tests/test_docs.py checks they agree), so this is the single source of truth.
+CODES: dict[str, str] = {
+    # SG0xx: reading the file
+    "SG001": "the file is not well-formed JSON or YAML",
+    "SG002": "a key appears twice in the same mapping",
+    "SG003": "NaN or Infinity is not a valid number in a spec",
+    "SG004": "unsupported YAML feature: anchors, aliases, tags, non-string keys, several documents",
+    "SG005": "the file is too large or too deeply nested",
+    "SG006": "the document is empty or its top level is not a mapping",
+    "SG007": "the file is not valid UTF-8",
+    # SG1xx: the schema
+    "SG101": "a required key is missing",
+    "SG102": "unknown key",
+    "SG103": "a value has the wrong type (strict: '3', 3.0 and true are not the int 3)",
+    "SG104": "a value is out of range or not one of the allowed values",
+    "SG105": "unknown layer type",
+    "SG106": "missing or unsupported format version ('specgen:')",
+    "SG107": "a layer name is used twice",
+    "SG108": "'inputs' names a layer that does not exist or comes later",
+    "SG109": "a layer gets the wrong number of inputs",
+    # SG2xx: the shape pass
+    "SG201": "a kernel or pooling window does not fit its (padded) input",
+    "SG202": "the computed output shape differs from 'expect'",
+    "SG203": "a layer is applied to an input of the wrong rank",
+    "SG204": "groups does not divide the input channels or the filters",
+    "SG205": "stride > 1 together with dilation > 1 (Keras refuses it)",
+    "SG206": "softmax on an output that is not rank 1",
+    # SG3xx: warnings (fail `validate` only with --strict)
+    "SG301": "a pooling window silently drops rows or columns of its input",
+    # SG4xx: what a target cannot express exactly (emit, validate --target)
+    "SG401": "the target framework cannot express this layer exactly",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """1-based line and column in the source file."""
+
+    line: int
+    column: int
+
+
+def format_json_path(path: JsonPath) -> str:
+    """Render a path as JSONPath: ``$.layers[6].kernel_size``.
+
+    >>> format_json_path(("layers", 6, "kernel_size"))
+    '$.layers[6].kernel_size'
+    >>> format_json_path(())
+    '$'
+    """
+    out = "$"
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    severity: Severity = Severity.ERROR
+    hint: str | None = None
+    json_path: JsonPath = ()
+    position: Position | None = None
+    file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:  # a typo here is a bug in specgen, catch it in tests
+            raise ValueError(f"undocumented diagnostic code {self.code!r}")
+
+
+@dataclass(slots=True)
+class Report:
+    """Accumulates findings for one file. Never prints, never raises."""
+
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+
+    def extend(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics.extend(diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+    def failed(self, *, strict: bool = False) -> bool:
+        return bool(self.errors) or (strict and bool(self.warnings))
+
+
+def quote(value: object) -> str:
+    """Quote user text for a message so that it can never forge a line or a field.
+
+    >>> quote("conv1")
+    "'conv1'"
+    >>> quote("a\\nerror[SG000]: forged")
+    "'a\\\\nerror[SG000]: forged'"
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return repr(text)

@@ -1,0 +1,162 @@
+"""Output-size arithmetic: one small pure function per formula.
+
+Everything here works on one spatial axis and plain ints, so it can be checked
+against real framework layers over a grid (tests/test_formulas_frameworks.py).
+The ``explain_*`` twins render the same computation with the numbers filled in,
+for error messages.
+"""
+
+from __future__ import annotations
+
+
+def effective_kernel_size(kernel: int, dilation: int) -> int:
+    """Extent of a dilated kernel: ``D*(F-1) + 1``.
+
+    >>> effective_kernel_size(3, 1)
+    3
+    >>> effective_kernel_size(3, 2)
+    5
+    """
+    return dilation * (kernel - 1) + 1
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
+    """Convolution (and explicit-padding pooling) output size on one axis.
+
+    ``out = floor((H + P - D*(F-1) - 1) / S) + 1`` where ``P`` is the total padding
+    of the axis (``2P`` in the symmetric textbook form). A result below 1 means the
+    window does not fit; callers report it.
+
+    >>> conv_output_size(32, 3, 1, 0, 1)
+    30
+    >>> conv_output_size(227, 11, 4, 0, 1)
+    55
+    >>> conv_output_size(7, 3, 2, 2, 2)
+    3
+    >>> conv_output_size(2, 3, 1, 0, 1)
+    0
+    """
+    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def explain_conv_output_size(
+    size: int, kernel: int, stride: int, pad_total: int, dilation: int
+) -> str:
+    """The conv formula with the numbers in, for messages.
+
+    >>> explain_conv_output_size(2, 3, 1, 0, 1)
+    'floor((2 + 0 - 3) / 1) + 1 = 0'
+    >>> explain_conv_output_size(7, 3, 2, 2, 2)
+    'floor((7 + 2 - 2*(3-1) - 1) / 2) + 1 = 3'
+    """
+    out = conv_output_size(size, kernel, stride, pad_total, dilation)
+    if dilation == 1:
+        return f"floor(({size} + {pad_total} - {kernel}) / {stride}) + 1 = {out}"
+    return f"floor(({size} + {pad_total} - {dilation}*({kernel}-1) - 1) / {stride}) + 1 = {out}"
+
+
+def same_output_size(size: int, stride: int) -> int:
+    """Output size under ``padding="same"`` (TensorFlow semantics): ``ceil(H / S)``.
+
+    >>> same_output_size(32, 1)
+    32
+    >>> same_output_size(7, 2)
+    4
+    """
+    return -(-size // stride)
+
+
+def explain_same_output_size(size: int, stride: int) -> str:
+    """>>> explain_same_output_size(7, 2)
+    'ceil(7 / 2) = 4'
+    """
+    return f"ceil({size} / {stride}) = {same_output_size(size, stride)}"
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """Resolve ``padding="same"`` to explicit (before, after) amounts on one axis.
+
+    ``P = max((ceil(H/S) - 1)*S + D*(F-1) + 1 - H, 0)``, split ``floor(P/2)`` before
+    and the rest after: an odd pixel goes bottom/right, as TensorFlow does (PyTorch's
+    own ``padding="same"`` would put it top/left, and refuses stride > 1).
+
+    >>> same_padding(32, 3, 1)
+    (1, 1)
+    >>> same_padding(32, 3, 2)
+    (0, 1)
+    >>> same_padding(7, 3, 2)
+    (1, 1)
+    >>> same_padding(8, 2, 2)
+    (0, 0)
+    >>> same_padding(5, 3, 1, dilation=2)
+    (2, 2)
+    """
+    out = same_output_size(size, stride)
+    total = max((out - 1) * stride + effective_kernel_size(kernel, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
+def pool_output_size(size: int, pool: int, stride: int, pad_total: int = 0) -> int:
+    """Pooling output size on one axis (floor mode, as Keras and PyTorch's default).
+
+    ``out = floor((H + P - F) / S) + 1``; with ``padding="same"`` use
+    `same_output_size` instead.
+
+    >>> pool_output_size(30, 2, 2)
+    15
+    >>> pool_output_size(13, 2, 2)
+    6
+    >>> pool_output_size(55, 3, 2)
+    27
+    """
+    return conv_output_size(size, pool, stride, pad_total, 1)
+
+
+def dropped_by_window(size: int, window: int, stride: int, pad_total: int, dilation: int) -> int:
+    """Rows (or columns) at the far edge that no window covers.
+
+    ``(H + P - D*(F-1) - 1) mod S``; zero means the windows tile the input exactly.
+
+    >>> dropped_by_window(13, 2, 2, 0, 1)
+    1
+    >>> dropped_by_window(30, 2, 2, 0, 1)
+    0
+    """
+    return (size + pad_total - effective_kernel_size(window, dilation)) % stride
+
+
+def conv_transpose_output_size(
+    size: int, kernel: int, stride: int, pad_total: int, dilation: int, output_padding: int = 0
+) -> int:
+    """Transposed convolution output size on one axis.
+
+    ``out = (H - 1)*S - P + D*(F-1) + output_padding + 1``.
+
+    >>> conv_transpose_output_size(4, 3, 2, 2, 1, 1)
+    8
+    >>> conv_transpose_output_size(4, 2, 2, 0, 1)
+    8
+    """
+    return (size - 1) * stride - pad_total + dilation * (kernel - 1) + output_padding + 1
+
+
+def conv_params(
+    kernel: tuple[int, int], in_channels: int, filters: int, groups: int, use_bias: bool
+) -> int:
+    """Weights of a 2-D convolution: ``Fh*Fw*(Cin/groups)*filters (+ filters)``.
+
+    >>> conv_params((3, 3), 3, 32, 1, True)
+    896
+    >>> conv_params((3, 3), 32, 32, 32, False)
+    288
+    """
+    return kernel[0] * kernel[1] * (in_channels // groups) * filters + (filters if use_bias else 0)
+
+
+def dense_params(in_features: int, units: int, use_bias: bool) -> int:
+    """Weights of a dense layer: ``in*units (+ units)``.
+
+    >>> dense_params(1024, 64, True)
+    65600
+    """
+    return in_features * units + (units if use_bias else 0)

@@ -1,0 +1,76 @@
+"""The layer types: one module per type, each holding its schema and its shape rule.
+
+`Layer` is the discriminated union on ``type``; `LAYER_TYPES` maps each ``type``
+value to its model. Adding a layer type means: a module here, an entry below, one
+template per target, and a case file in tests/cases.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from specgen.layers.activation import Activation
+from specgen.layers.base import Inferred, LayerBase, Pads, Shape, ShapeIssue, Window
+from specgen.layers.batch_norm import BatchNorm
+from specgen.layers.conv2d import Conv2D
+from specgen.layers.dense import Dense
+from specgen.layers.dropout import Dropout
+from specgen.layers.flatten import Flatten
+from specgen.layers.pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
+from specgen.layers.zero_padding2d import ZeroPadding2D
+
+Layer = Annotated[
+    Conv2D
+    | MaxPool2D
+    | AvgPool2D
+    | GlobalAvgPool2D
+    | GlobalMaxPool2D
+    | Flatten
+    | Dense
+    | Dropout
+    | BatchNorm
+    | Activation
+    | ZeroPadding2D,
+    Field(discriminator="type"),
+]
+
+LAYER_TYPES: dict[str, type[LayerBase]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in (
+        Conv2D,
+        MaxPool2D,
+        AvgPool2D,
+        GlobalAvgPool2D,
+        GlobalMaxPool2D,
+        Flatten,
+        Dense,
+        Dropout,
+        BatchNorm,
+        Activation,
+        ZeroPadding2D,
+    )
+}
+
+__all__ = [
+    "LAYER_TYPES",
+    "Activation",
+    "AvgPool2D",
+    "BatchNorm",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "Inferred",
+    "Layer",
+    "LayerBase",
+    "MaxPool2D",
+    "Pads",
+    "Shape",
+    "ShapeIssue",
+    "Window",
+    "ZeroPadding2D",
+]

@@ -1,0 +1,19 @@
+"""activation: schema and shape rule."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from specgen.layers.base import ActivationName, Inferred, LayerBase, Shape, check_softmax
+
+
+class Activation(LayerBase):
+    """A stand-alone activation function."""
+
+    type: Literal["activation"]
+    activation: ActivationName
+
+    def infer(self, inputs: list[Shape]) -> Inferred:
+        (shape,) = inputs
+        check_softmax(self.activation, shape)
+        return Inferred(output=shape)

@@ -1,0 +1,290 @@
+"""What every layer type shares: strict field types, the base model, and the shape-rule protocol.
+
+A layer type is one pydantic model with a ``type`` literal (the discriminator) and an
+``infer`` method: its shape rule. Both stay framework-neutral; targets read the
+validated model and the `Inferred` facts, never the other way round.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from specgen.activations import ACTIVATION_NAMES, canonical_activation
+
+Shape = tuple[int, ...]
+Pair = tuple[int, int]
+# ((top, bottom), (left, right)): the one resolved form of every padding in specgen.
+Pads = tuple[Pair, Pair]
+
+# Big enough for any real network, small enough that emitted code and arithmetic stay sane.
+MAX_DIM = 2**31 - 1
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+def _got(value: object) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{text} ({_type_name(value)})"
+
+
+def _wrong_type(expected: str, value: object) -> PydanticCustomError:
+    return PydanticCustomError(
+        "SG103", "expected {expected}, got {got}", {"expected": expected, "got": _got(value)}
+    )
+
+
+def _out_of_range(message: str, value: object) -> PydanticCustomError:
+    return PydanticCustomError(
+        "SG104", "{message}, got {got}", {"message": message, "got": _got(value)}
+    )
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass in Python; a spec's `true` is never the int 1.
+    return type(value) is int
+
+
+def _strict_int(value: object, *, minimum: int, what: str) -> int:
+    if not _is_int(value):
+        raise _wrong_type(what, value)
+    assert isinstance(value, int)
+    if not minimum <= value <= MAX_DIM:
+        raise _out_of_range(f"expected {what} between {minimum} and {MAX_DIM}", value)
+    return value
+
+
+def _int_pair(value: object) -> Pair:
+    what = "a positive int or a list [h, w] of positive ints"
+    if _is_int(value):
+        n = _strict_int(value, minimum=1, what="a positive int")
+        return (n, n)
+    if isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value):
+        h = _strict_int(value[0], minimum=1, what="a positive int")
+        w = _strict_int(value[1], minimum=1, what="a positive int")
+        return (h, w)
+    raise _wrong_type(what, value)
+
+
+def _explicit_padding(value: object) -> Pads | None:
+    """int, [ph, pw] or [[top, bottom], [left, right]] of non-negative ints; None if not one."""
+    nonneg = "a non-negative int"
+    if _is_int(value):
+        p = _strict_int(value, minimum=0, what=nonneg)
+        return ((p, p), (p, p))
+    if isinstance(value, list) and len(value) == 2:
+        if all(_is_int(v) for v in value):
+            ph = _strict_int(value[0], minimum=0, what=nonneg)
+            pw = _strict_int(value[1], minimum=0, what=nonneg)
+            return ((ph, ph), (pw, pw))
+        if all(isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v) for v in value):
+            t, b = (_strict_int(x, minimum=0, what=nonneg) for x in value[0])
+            left, right = (_strict_int(x, minimum=0, what=nonneg) for x in value[1])
+            return ((t, b), (left, right))
+    return None
+
+
+def _padding(value: object) -> Literal["valid", "same"] | Pads:
+    if value == "valid" or value == "same":
+        return value
+    if isinstance(value, str):
+        raise _out_of_range("expected padding 'valid' or 'same'", value)
+    pads = _explicit_padding(value)
+    if pads is None:
+        raise _wrong_type(
+            "'valid', 'same', an int, [ph, pw] or [[top, bottom], [left, right]]", value
+        )
+    return pads
+
+
+def _zero_padding(value: object) -> Pads:
+    pads = _explicit_padding(value)
+    if pads is None:
+        raise _wrong_type("an int, [ph, pw] or [[top, bottom], [left, right]]", value)
+    return pads
+
+
+def _identifier(value: object) -> str:
+    if not isinstance(value, str):
+        raise _wrong_type("a name (string)", value)
+    if not _IDENTIFIER.match(value) or len(value) > 64:
+        raise _out_of_range(
+            "expected an identifier matching [A-Za-z_][A-Za-z0-9_]* (at most 64 characters)",
+            value,
+        )
+    if keyword.iskeyword(value):
+        raise _out_of_range("a Python keyword cannot be a name", value)
+    return value
+
+
+def _layer_name(value: object) -> str:
+    name = _identifier(value)
+    if name == "input":
+        raise _out_of_range("'input' is reserved for the model input", value)
+    return name
+
+
+def _shape(value: object) -> Shape:
+    what = "a shape: [H, W, C] or [N] of positive ints"
+    if not isinstance(value, list) or len(value) not in (1, 3):
+        raise _wrong_type(what, value)
+    return tuple(_strict_int(v, minimum=1, what="a positive int") for v in value)
+
+
+def _activation(value: object) -> str:
+    if not isinstance(value, str):
+        raise _wrong_type("an activation name (string)", value)
+    if canonical_activation(value) is None:
+        raise PydanticCustomError("SG104", "unknown activation {got}", {"got": repr(value)})
+    return value
+
+
+_POS_INT = {"type": "integer", "minimum": 1, "maximum": MAX_DIM}
+_NONNEG_INT = {"type": "integer", "minimum": 0, "maximum": MAX_DIM}
+_PAIR = {"type": "array", "items": _POS_INT, "minItems": 2, "maxItems": 2}
+_EXPLICIT_PADDING_SCHEMA: list[dict[str, Any]] = [
+    _NONNEG_INT,
+    {"type": "array", "items": _NONNEG_INT, "minItems": 2, "maxItems": 2},
+    {
+        "type": "array",
+        "minItems": 2,
+        "maxItems": 2,
+        "items": {"type": "array", "items": _NONNEG_INT, "minItems": 2, "maxItems": 2},
+    },
+]
+_IDENT_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 64}
+
+PositiveInt = Annotated[
+    int,
+    PlainValidator(lambda v: _strict_int(v, minimum=1, what="a positive int")),
+    WithJsonSchema(_POS_INT),
+]
+IntPair = Annotated[Pair, PlainValidator(_int_pair), WithJsonSchema({"anyOf": [_POS_INT, _PAIR]})]
+Padding = Annotated[
+    Literal["valid", "same"] | Pads,
+    PlainValidator(_padding),
+    WithJsonSchema({"anyOf": [{"enum": ["valid", "same"]}, *_EXPLICIT_PADDING_SCHEMA]}),
+]
+ExplicitPadding = Annotated[
+    Pads, PlainValidator(_zero_padding), WithJsonSchema({"anyOf": _EXPLICIT_PADDING_SCHEMA})
+]
+Identifier = Annotated[str, PlainValidator(_identifier), WithJsonSchema(_IDENT_SCHEMA)]
+LayerName = Annotated[str, PlainValidator(_layer_name), WithJsonSchema(_IDENT_SCHEMA)]
+ShapeSpec = Annotated[
+    Shape,
+    PlainValidator(_shape),
+    WithJsonSchema({"type": "array", "items": _POS_INT, "minItems": 1, "maxItems": 3}),
+]
+ActivationName = Annotated[
+    str, PlainValidator(_activation), WithJsonSchema({"enum": sorted(ACTIVATION_NAMES)})
+]
+
+
+class ShapeIssue(Exception):
+    """A finding raised by a shape rule; the graph pass adds the layer's identity."""
+
+    def __init__(
+        self, code: str, message: str, *, hint: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """How one output pixel sees its input, per axis (h, w): for the receptive field."""
+
+    kernel: Pair  # effective extent, dilation included
+    stride: Pair
+    pad_before: Pair  # top, left
+
+
+@dataclass(slots=True)
+class Inferred:
+    """What the shape rule of a layer knows about one node."""
+
+    output: Shape
+    padding: Pads | None = None
+    params: int = 0  # trainable
+    non_trainable: int = 0
+    macs: int = 0
+    window: Window | None = None  # None: pointwise, or a rank-1 output
+    formulas: tuple[str, ...] = ()  # one per spatial axis, numbers filled in
+    warnings: list[ShapeIssue] = field(default_factory=list)
+
+
+class LayerBase(BaseModel):
+    """Fields every layer type has. Subclasses add ``type`` and their own fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    # How many inputs the layer takes; merges in a later wave take several.
+    arity: ClassVar[int] = 1
+
+    name: LayerName | None = Field(default=None, description="Unique layer name.")
+    expect: ShapeSpec | None = Field(
+        default=None, description="The output shape the author claims, channels-last."
+    )
+    inputs: list[Identifier] | None = Field(
+        default=None,
+        min_length=1,
+        description="Earlier layer names (or 'input'); default: the previous layer.",
+    )
+
+    @property
+    def kind(self) -> str:
+        return str(getattr(self, "type"))  # noqa: B009 - every subclass declares it
+
+    def infer(self, inputs: list[Shape]) -> Inferred:
+        raise NotImplementedError
+
+
+def require_rank(inputs: list[Shape], rank: int, *, hint: str) -> Shape:
+    (shape,) = inputs
+    if len(shape) != rank:
+        want = "[H, W, C]" if rank == 3 else "[N]"
+        raise ShapeIssue(
+            "SG203",
+            f"expects a rank-{rank} input {want}, got {list(shape)}",
+            hint=hint,
+        )
+    return shape
+
+
+def check_softmax(activation: str, output: Shape, field: str = "activation") -> None:
+    if canonical_activation(activation) == "softmax" and len(output) != 1:
+        raise ShapeIssue(
+            "SG206",
+            f"softmax needs a rank-1 output (classes on the last axis), got {list(output)}",
+            hint="apply softmax after flatten or global pooling and a dense layer; on [H, W, C] "
+            "the channel axis is last in Keras but second in PyTorch",
+            field=field,
+        )

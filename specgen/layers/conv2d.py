@@ -1,0 +1,131 @@
+"""conv2d: schema and shape rule."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from specgen.formulas import (
+    conv_output_size,
+    conv_params,
+    effective_kernel_size,
+    explain_conv_output_size,
+    explain_same_output_size,
+    same_output_size,
+    same_padding,
+)
+from specgen.layers.base import (
+    ActivationName,
+    Inferred,
+    IntPair,
+    LayerBase,
+    Padding,
+    Pads,
+    PositiveInt,
+    Shape,
+    ShapeIssue,
+    Window,
+    check_softmax,
+    require_rank,
+)
+
+
+def resolve_window(
+    shape: Shape,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: Literal["valid", "same"] | Pads,
+    dilation: tuple[int, int],
+    *,
+    what: str,
+) -> tuple[tuple[int, int], Pads, tuple[str, str]]:
+    """Output (h, w), resolved padding and the formula per axis of a sliding window.
+
+    Shared by convolution and pooling: both slide a (dilated) window the same way.
+    Raises SG201 when the window does not fit the padded input on some axis.
+    """
+    pads: list[tuple[int, int]] = []
+    outs: list[int] = []
+    formulas: list[str] = []
+    for axis in (0, 1):
+        size, k, s, d = shape[axis], kernel[axis], stride[axis], dilation[axis]
+        if padding == "same":
+            pad = same_padding(size, k, s, d)
+            out = same_output_size(size, s)
+            formulas.append(explain_same_output_size(size, s))
+        else:
+            pad = ((0, 0), (0, 0))[axis] if padding == "valid" else padding[axis]
+            out = conv_output_size(size, k, s, sum(pad), d)
+            formulas.append(explain_conv_output_size(size, k, s, sum(pad), d))
+        pads.append(pad)
+        outs.append(out)
+    if min(outs) < 1:
+        (t, b), (left, right) = pads
+        ke = [effective_kernel_size(kernel[a], dilation[a]) for a in (0, 1)]
+        bad = formulas[0] if outs[0] < 1 else formulas[1]
+        raise ShapeIssue(
+            "SG201",
+            f"{what} {ke[0]}x{ke[1]} does not fit input {shape[0]}x{shape[1]} with padding "
+            f"{t + b}x{left + right}: {bad}",
+            hint="use padding: same, a smaller window, or remove a pooling layer before it",
+            field="kernel_size" if what == "kernel" else "pool_size",
+        )
+    return (outs[0], outs[1]), (pads[0], pads[1]), (formulas[0], formulas[1])
+
+
+class Conv2D(LayerBase):
+    """2-D convolution over an [H, W, C] input."""
+
+    type: Literal["conv2d"]
+    filters: PositiveInt
+    kernel_size: IntPair
+    stride: IntPair = (1, 1)
+    padding: Padding = "valid"
+    dilation: IntPair = (1, 1)
+    groups: PositiveInt = 1
+    use_bias: bool = True
+    activation: ActivationName = Field(default="linear")
+
+    def infer(self, inputs: list[Shape]) -> Inferred:
+        shape = require_rank(
+            inputs, 3, hint="conv2d works on [H, W, C]; remove the flatten or dense before it"
+        )
+        channels = shape[2]
+        if channels % self.groups or self.filters % self.groups:
+            raise ShapeIssue(
+                "SG204",
+                f"groups={self.groups} must divide both the input channels ({channels}) "
+                f"and filters ({self.filters})",
+                hint="choose groups among the common divisors of the channels and filters",
+                field="groups",
+            )
+        if max(self.stride) > 1 and max(self.dilation) > 1:
+            raise ShapeIssue(
+                "SG205",
+                f"stride {list(self.stride)} together with dilation {list(self.dilation)}: "
+                "Keras refuses stride > 1 with dilation > 1",
+                hint="use stride 1 with dilation, or dilation 1 with stride",
+                field="dilation",
+            )
+        (h, w), pads, formulas = resolve_window(
+            shape, self.kernel_size, self.stride, self.padding, self.dilation, what="kernel"
+        )
+        output = (h, w, self.filters)
+        check_softmax(self.activation, output)
+        kernel = self.kernel_size
+        return Inferred(
+            output=output,
+            padding=pads,
+            params=conv_params(kernel, channels, self.filters, self.groups, self.use_bias),
+            macs=h * w * self.filters * kernel[0] * kernel[1] * (channels // self.groups),
+            window=Window(
+                kernel=(
+                    effective_kernel_size(kernel[0], self.dilation[0]),
+                    effective_kernel_size(kernel[1], self.dilation[1]),
+                ),
+                stride=self.stride,
+                pad_before=(pads[0][0], pads[1][0]),
+            ),
+            formulas=formulas,
+        )

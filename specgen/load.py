@@ -1,0 +1,419 @@
+"""Hardened reading of spec files: bytes -> plain values, with a position for every value.
+
+JSON goes through a small parser of our own, because the standard library keeps no
+positions and silently accepts duplicate keys and NaN. YAML goes through PyYAML's
+composer (safe, no object construction) and is then read with the YAML 1.2 core
+schema: ``yes``/``on`` are strings, ``1e-5`` is a float, anchors, aliases and tags are
+refused. Every problem comes back as a `Diagnostic`, never as an exception.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from specgen.diagnostics import Diagnostic, JsonPath, Position
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+MAX_NUMBER_CHARS = 100
+
+SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+
+@dataclass(slots=True)
+class Document:
+    """A parsed spec file: plain data plus where each value and key came from."""
+
+    data: Any
+    positions: dict[JsonPath, Position] = field(default_factory=dict)
+    key_positions: dict[JsonPath, Position] = field(default_factory=dict)
+
+    def locate(self, path: JsonPath, *, key: bool = False) -> Position | None:
+        """Position of the value at `path` (of its key, with `key`), else its nearest parent."""
+        if key and path in self.key_positions:
+            return self.key_positions[path]
+        for end in range(len(path), -1, -1):
+            found = self.positions.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+
+class LoadError(Exception):
+    def __init__(self, code: str, message: str, position: Position | None, hint: str | None = None):
+        super().__init__(message)
+        self.diagnostic = Diagnostic(code, message, hint=hint, position=position)
+
+
+def load_document(path: Path) -> tuple[Document | None, Diagnostic | None]:
+    """Read and parse one file. I/O errors propagate (OSError); the CLI calls them usage errors."""
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    return parse_bytes(raw, SUFFIXES.get(path.suffix.lower(), "yaml"))
+
+
+def parse_bytes(raw: bytes, syntax: str) -> tuple[Document | None, Diagnostic | None]:
+    try:
+        if len(raw) > MAX_FILE_BYTES:
+            raise LoadError("SG005", f"file is larger than {MAX_FILE_BYTES} bytes", None)
+        text = _decode(raw)
+        document = _parse_json(text) if syntax == "json" else _parse_yaml(text)
+        if not isinstance(document.data, dict):
+            raise LoadError(
+                "SG006",
+                "the top level must be a mapping with 'specgen', 'name', 'input' and 'layers'",
+                document.locate(()) or Position(1, 1),
+            )
+        return document, None
+    except LoadError as error:
+        return None, error.diagnostic
+
+
+def _decode(raw: bytes) -> str:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        raise LoadError(
+            "SG007", f"invalid UTF-8 byte 0x{raw[error.start]:02x}", Position(line, column)
+        ) from None
+
+
+# --- JSON --------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_WS = " \t\n\r"
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class _JsonParser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.i = 0
+        self.nodes = 0
+        self.doc = Document(None)
+        # Offsets of line starts, for offset -> (line, column).
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def position(self, offset: int) -> Position:
+        lo, hi = 0, len(self.line_starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.line_starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return Position(lo + 1, offset - self.line_starts[lo] + 1)
+
+    def fail(self, message: str, offset: int | None = None, code: str = "SG001") -> LoadError:
+        return LoadError(code, message, self.position(self.i if offset is None else offset))
+
+    def skip_ws(self) -> None:
+        text, i = self.text, self.i
+        while i < len(text) and text[i] in _WS:
+            i += 1
+        self.i = i
+
+    def describe_here(self) -> str:
+        if self.i >= len(self.text):
+            return "end of file"
+        return repr(self.text[self.i])
+
+    def parse(self) -> Document:
+        self.skip_ws()
+        if self.i >= len(self.text):
+            raise LoadError("SG006", "the file is empty", Position(1, 1))
+        self.doc.data = self.value((), 0)
+        self.skip_ws()
+        if self.i < len(self.text):
+            raise self.fail(f"unexpected {self.describe_here()} after the end of the document")
+        return self.doc
+
+    def value(self, path: JsonPath, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", code="SG005")
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(f"more than {MAX_NODES} values", code="SG005")
+        self.skip_ws()
+        self.doc.positions[path] = self.position(self.i)
+        if self.i >= len(self.text):
+            raise self.fail("unexpected end of file: expected a value")
+        char = self.text[self.i]
+        if char == "{":
+            return self.obj(path, depth)
+        if char == "[":
+            return self.array(path, depth)
+        if char == '"':
+            return self.string()
+        for word, result in (("true", True), ("false", False), ("null", None)):
+            if self.text.startswith(word, self.i):
+                self.i += len(word)
+                return result
+        for word in ("NaN", "Infinity", "-Infinity"):
+            if self.text.startswith(word, self.i):
+                raise self.fail(f"{word} is not a valid number", code="SG003")
+        return self.number()
+
+    def number(self) -> int | float:
+        match = _NUMBER.match(self.text, self.i)
+        if not match or match.end() == self.i:
+            raise self.fail(f"unexpected {self.describe_here()}: expected a value")
+        literal = match.group(0)
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise self.fail(f"number literal longer than {MAX_NUMBER_CHARS} characters")
+        start, self.i = self.i, match.end()
+        if match.group(1) is None and match.group(2) is None:
+            return int(literal)
+        result = float(literal)
+        if math.isinf(result):
+            raise self.fail(f"number {literal} overflows a float", start, code="SG003")
+        return result
+
+    def string(self) -> str:
+        text = self.text
+        self.i += 1
+        parts: list[str] = []
+        start = self.i
+        while True:
+            if self.i >= len(text):
+                raise self.fail("unterminated string", start - 1)
+            char = text[self.i]
+            if char == '"':
+                parts.append(text[start : self.i])
+                self.i += 1
+                return "".join(parts)
+            if char == "\\":
+                parts.append(text[start : self.i])
+                parts.append(self.escape())
+                start = self.i
+                continue
+            if ord(char) < 0x20:
+                raise self.fail("control character in string: escape it")
+            self.i += 1
+
+    def escape(self) -> str:
+        esc = self.text[self.i + 1 : self.i + 2]
+        if esc in _ESCAPES:
+            self.i += 2
+            return _ESCAPES[esc]
+        if esc == "u":
+            code = self.hex4(self.i + 2)
+            self.i += 6
+            if 0xD800 <= code < 0xDC00 and self.text.startswith("\\u", self.i):
+                low = self.hex4(self.i + 2)
+                if 0xDC00 <= low < 0xE000:
+                    self.i += 6
+                    return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00))
+            if 0xD800 <= code < 0xE000:
+                raise self.fail("lone surrogate in \\u escape", self.i - 6)
+            return chr(code)
+        raise self.fail(f"invalid escape \\{esc}")
+
+    def hex4(self, at: int) -> int:
+        digits = self.text[at : at + 4]
+        if len(digits) != 4 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+            raise self.fail("invalid \\u escape", at - 2)
+        return int(digits, 16)
+
+    def obj(self, path: JsonPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        self.i += 1
+        self.skip_ws()
+        if self.text.startswith("}", self.i):
+            self.i += 1
+            return result
+        while True:
+            self.skip_ws()
+            key_at = self.i
+            if not self.text.startswith('"', self.i):
+                raise self.fail(f"unexpected {self.describe_here()}: expected a key in quotes")
+            key = self.string()
+            if key in result:
+                raise LoadError(
+                    "SG002",
+                    f"duplicate key {key!r} (first at line "
+                    f"{self.doc.key_positions[(*path, key)].line})",
+                    self.position(key_at),
+                )
+            self.doc.key_positions[(*path, key)] = self.position(key_at)
+            self.skip_ws()
+            if not self.text.startswith(":", self.i):
+                raise self.fail(f"unexpected {self.describe_here()}: expected ':'")
+            self.i += 1
+            result[key] = self.value((*path, key), depth + 1)
+            self.skip_ws()
+            if self.text.startswith(",", self.i):
+                self.i += 1
+                self.skip_ws()
+                if self.text.startswith("}", self.i):
+                    raise self.fail("trailing comma before '}'")
+                continue
+            if self.text.startswith("}", self.i):
+                self.i += 1
+                return result
+            raise self.fail(f"unexpected {self.describe_here()}: expected ',' or '}}'")
+
+    def array(self, path: JsonPath, depth: int) -> list[Any]:
+        result: list[Any] = []
+        self.i += 1
+        self.skip_ws()
+        if self.text.startswith("]", self.i):
+            self.i += 1
+            return result
+        while True:
+            result.append(self.value((*path, len(result)), depth + 1))
+            self.skip_ws()
+            if self.text.startswith(",", self.i):
+                self.i += 1
+                self.skip_ws()
+                if self.text.startswith("]", self.i):
+                    raise self.fail("trailing comma before ']'")
+                continue
+            if self.text.startswith("]", self.i):
+                self.i += 1
+                return result
+            raise self.fail(f"unexpected {self.describe_here()}: expected ',' or ']'")
+
+
+def _parse_json(text: str) -> Document:
+    return _JsonParser(text).parse()
+
+
+# --- YAML --------------------------------------------------------------------------------
+
+# YAML 1.2 core schema (plain scalars only; quoted scalars are always strings).
+_Y_NULL = re.compile(r"(?:~|null|Null|NULL|)\Z")
+_Y_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False}
+_Y_BOOL["FALSE"] = False
+_Y_INT = re.compile(r"[-+]?[0-9]+\Z")
+_Y_INT_OCT_HEX = re.compile(r"0o[0-7]+\Z|0x[0-9a-fA-F]+\Z")
+_Y_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_Y_SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:" + name
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
+}
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """Composes nodes only, and refuses anchors and aliases (no 'billion laughs')."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            mark = event.start_mark
+            raise LoadError(
+                "SG004",
+                "YAML anchors and aliases are not supported in specs",
+                Position(mark.line + 1, mark.column + 1),
+                hint="write the values out; reusable blocks come as a spec feature",
+            )
+        return super().compose_node(parent, index)
+
+
+def _parse_yaml(text: str) -> Document:
+    loader = _ComposeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.composer.ComposerError as error:
+        # "expected a single document in the stream"
+        mark = error.problem_mark
+        position = Position(mark.line + 1, mark.column + 1) if mark else None
+        raise LoadError("SG004", "a spec file holds exactly one YAML document", position) from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        position = Position(mark.line + 1, mark.column + 1) if mark else None
+        problem = error.problem or "invalid YAML"
+        raise LoadError("SG001", f"YAML syntax error: {problem}", position) from None
+    except yaml.YAMLError as error:  # reader errors: bad characters
+        raise LoadError("SG001", f"YAML error: {error}", None) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise LoadError("SG006", "the file is empty", Position(1, 1))
+    document = Document(None)
+    counter = [0]
+    document.data = _yaml_value(root, (), 0, document, counter)
+    return document
+
+
+def _mark(node: yaml.Node) -> Position:
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _yaml_value(
+    node: yaml.Node, path: JsonPath, depth: int, doc: Document, count: list[int]
+) -> Any:
+    if depth > MAX_DEPTH:
+        raise LoadError("SG005", f"nesting deeper than {MAX_DEPTH} levels", _mark(node))
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise LoadError("SG005", f"more than {MAX_NODES} values", _mark(node))
+    doc.positions[path] = _mark(node)
+    if node.tag not in _STANDARD_TAGS:
+        raise LoadError("SG004", f"YAML tag {node.tag!r} is not supported in specs", _mark(node))
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _yaml_key(key_node)
+            if key in result:
+                first = doc.key_positions[(*path, key)]
+                raise LoadError(
+                    "SG002", f"duplicate key {key!r} (first at line {first.line})", _mark(key_node)
+                )
+            doc.key_positions[(*path, key)] = _mark(key_node)
+            result[key] = _yaml_value(value_node, (*path, key), depth + 1, doc, count)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _yaml_value(item, (*path, index), depth + 1, doc, count)
+            for index, item in enumerate(node.value)
+        ]
+    assert isinstance(node, yaml.ScalarNode)
+    if node.style is not None:  # quoted or block scalar: always a string
+        return str(node.value)
+    return _plain_scalar(str(node.value), _mark(node))
+
+
+def _yaml_key(node: yaml.Node) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise LoadError("SG004", "mapping keys must be plain strings", _mark(node))
+    value = str(node.value)
+    if node.style is None and _plain_scalar(value, _mark(node)) != value:
+        raise LoadError("SG004", f"mapping key {value!r} is not a string", _mark(node))
+    return value
+
+
+def _plain_scalar(value: str, position: Position) -> Any:
+    if _Y_NULL.match(value):
+        return None
+    if value in _Y_BOOL:
+        return _Y_BOOL[value]
+    if len(value) > MAX_NUMBER_CHARS and _Y_FLOAT.match(value):
+        raise LoadError(
+            "SG001", f"number literal longer than {MAX_NUMBER_CHARS} characters", position
+        )
+    if _Y_INT.match(value):
+        return int(value)
+    if _Y_INT_OCT_HEX.match(value):
+        return int(value, 0)
+    if _Y_SPECIAL.match(value):
+        raise LoadError("SG003", f"{value} is not a valid number in a spec", position)
+    if _Y_FLOAT.match(value):
+        result = float(value)
+        if math.isinf(result):
+            raise LoadError("SG003", f"number {value} overflows a float", position)
+        return result
+    return value

@@ -1,0 +1,229 @@
+"""Reporters: turn findings and graphs into text, JSON or GitHub annotations.
+
+Reporters are chosen by name from `VALIDATE_REPORTERS`; the CLI's ``--format``
+choices derive from that dict. Diagnostics go to stderr, data to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from specgen.diagnostics import Diagnostic, Severity, format_json_path
+from specgen.graph import Graph, Node
+
+JSON_FORMAT_VERSION = 1
+
+
+def format_diagnostic(d: Diagnostic) -> str:
+    """Compiler style: ``path:line:col: error[SG201]: message [$.json.path]`` + hint line."""
+    where = d.file
+    if d.position is not None:
+        where += f":{d.position.line}:{d.position.column}"
+    line = f"{where}: {d.severity.value}[{d.code}]: {d.message}"
+    if d.json_path:
+        line += f" [{format_json_path(d.json_path)}]"
+    if d.hint:
+        line += f"\n  hint: {d.hint}"
+    return line
+
+
+def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
+    return {
+        "path": d.file,
+        "line": d.position.line if d.position else None,
+        "column": d.position.column if d.position else None,
+        "json_path": format_json_path(d.json_path),
+        "code": d.code,
+        "severity": d.severity.value,
+        "message": d.message,
+        "hint": d.hint,
+    }
+
+
+class FileOutcome:
+    """What a reporter needs per file: its path and findings."""
+
+    def __init__(self, path: str, diagnostics: Sequence[Diagnostic], failed: bool) -> None:
+        self.path = path
+        self.diagnostics = diagnostics
+        self.failed = failed
+
+
+def _counts(files: Sequence[FileOutcome]) -> tuple[int, int]:
+    diags = [d for f in files for d in f.diagnostics]
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    return errors, len(diags) - errors
+
+
+def report_text(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
+    for f in files:
+        for d in f.diagnostics:
+            print(format_diagnostic(d), file=err)
+    errors, warnings = _counts(files)
+    failed = sum(f.failed for f in files)
+    noun = "file" if len(files) == 1 else "files"
+    print(
+        f"specgen: {len(files)} {noun} checked, {failed} failed: "
+        f"{errors} error(s), {warnings} warning(s)",
+        file=err,
+    )
+
+
+def report_json(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
+    errors, warnings = _counts(files)
+    payload = {
+        "version": JSON_FORMAT_VERSION,
+        "files": [
+            {
+                "path": f.path,
+                "valid": not f.failed,
+                "diagnostics": [diagnostic_json(d) for d in f.diagnostics],
+            }
+            for f in files
+        ],
+        "errors": errors,
+        "warnings": warnings,
+    }
+    print(json.dumps(payload, indent=2), file=out)
+
+
+def _gh_escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def report_github(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
+    """GitHub Actions workflow commands; they must go to stdout to be picked up."""
+    for f in files:
+        for d in f.diagnostics:
+            props = [f"file={_gh_escape(d.file, prop=True)}"]
+            if d.position is not None:
+                props += [f"line={d.position.line}", f"col={d.position.column}"]
+            props.append(f"title={_gh_escape(f'specgen {d.code}', prop=True)}")
+            body = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+            print(f"::{d.severity.value} {','.join(props)}::{_gh_escape(body)}", file=out)
+    errors, warnings = _counts(files)
+    print(
+        f"specgen: {len(files)} file(s) checked: {errors} error(s), {warnings} warning(s)", file=err
+    )
+
+
+Reporter = Callable[[Sequence[FileOutcome], TextIO, TextIO], None]
+VALIDATE_REPORTERS: dict[str, Reporter] = {
+    "text": report_text,
+    "json": report_json,
+    "github": report_github,
+}
+
+
+# --- summary -------------------------------------------------------------------------------
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(v) for v in shape) + "]"
+
+
+def _pair(values: tuple[Any, Any]) -> str:
+    a, b = (f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    return a if a == b else f"{a}x{b}"
+
+
+def _padding(node: Node) -> str:
+    if node.padding is None:
+        return "-"
+    (t, b), (left, right) = node.padding
+    return f"{t},{b},{left},{right}"
+
+
+def node_json(node: Node) -> dict[str, Any]:
+    rf = node.receptive_field
+    return {
+        "name": node.name,
+        "type": node.kind,
+        "inputs": node.inputs,
+        "input_shapes": [list(s) for s in node.input_shapes],
+        "output_shape": list(node.output),
+        "params": node.total_params,
+        "trainable_params": node.params,
+        "non_trainable_params": node.non_trainable,
+        "macs": node.macs,
+        "padding": [list(p) for p in node.padding] if node.padding else None,
+        "receptive_field": None
+        if rf is None
+        else {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start)},
+    }
+
+
+def summary_json(graph: Graph, path: str) -> str:
+    payload = {
+        "version": JSON_FORMAT_VERSION,
+        "path": path,
+        "name": graph.name,
+        "input_shape": list(graph.input_shape),
+        "layers": [node_json(n) for n in graph],
+        "total_params": graph.total_params,
+        "trainable_params": graph.params,
+        "non_trainable_params": graph.non_trainable,
+        "total_macs": graph.macs,
+    }
+    return json.dumps(payload, indent=2)
+
+
+SUMMARY_COLUMNS = (
+    "Layer (type)",
+    "Output shape",
+    "Params",
+    "MACs",
+    "RF",
+    "Jump",
+    "Start",
+    "Pad t,b,l,r",
+)
+
+
+def summary_text(graph: Graph, path: str) -> str:
+    rows = []
+    for n in graph:
+        rf = n.receptive_field
+        rows.append(
+            (
+                f"{n.name} ({n.kind})",
+                _shape(n.output),
+                f"{n.total_params:,}",
+                f"{n.macs:,}",
+                _pair(rf.size) if rf else "-",
+                _pair(rf.jump) if rf else "-",
+                _pair(rf.start) if rf else "-",
+                _padding(n),
+            )
+        )
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(SUMMARY_COLUMNS)]
+    numeric = {2, 3}
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    rule = "-" * len(fmt(SUMMARY_COLUMNS))
+    lines = [f'Model: "{graph.name}"  ({path})', rule, fmt(SUMMARY_COLUMNS), rule]
+    lines += [fmt(r) for r in rows]
+    lines += [
+        rule,
+        f"Total params: {graph.total_params:,}",
+        f"Trainable params: {graph.params:,}",
+        f"Non-trainable params: {graph.non_trainable:,}",
+        f"Total MACs: {graph.macs:,}",
+    ]
+    return "\n".join(lines)
+
+
+SUMMARY_RENDERERS: dict[str, Callable[[Graph, str], str]] = {
+    "text": summary_text,
+    "json": summary_json,
+}

@@ -1,0 +1,301 @@
+"""The spec document model (strict pydantic) and its findings, located in the source file.
+
+Pydantic reports errors by type; each type maps to one stable code and one message
+form here (`_diagnostic`), so no message is built by editing pydantic's text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+
+from specgen.diagnostics import Diagnostic, JsonPath
+from specgen.layers import LAYER_TYPES, Layer, LayerBase
+from specgen.layers.base import Identifier, ShapeSpec
+from specgen.load import Document
+
+FORMAT_VERSION = 1
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    shape: ShapeSpec = Field(description="[H, W, C], channels-last, without the batch axis.")
+
+
+class Spec(BaseModel):
+    """A whole spec file."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        title="specgen spec",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    specgen: Literal[1] = Field(description="Format version.")
+    name: Identifier = Field(description="Model name: a Python identifier.")
+    input: InputSpec
+    layers: list[Layer] = Field(min_length=1)
+
+
+_LAYER = TypeAdapter[LayerBase](Layer)
+
+
+@dataclass(slots=True)
+class ParsedSpec:
+    """The spec, or as much of it as is valid: the shape pass still checks the valid layers.
+
+    ``layers[i]`` is None where layer i failed the schema; ``spec`` is set only when the
+    whole file is valid.
+    """
+
+    name: str
+    input_shape: tuple[int, ...] | None
+    layers: list[LayerBase | None]
+    raw_layers: list[Any]
+    spec: Spec | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def parse_spec(document: Document) -> ParsedSpec:
+    """Validate the whole document strictly, keeping every valid layer for the shape pass."""
+    data = document.data
+    raw_layers = data.get("layers")
+    raw_layers = raw_layers if isinstance(raw_layers, list) else []
+    parsed = ParsedSpec(str(data.get("name", "model")), None, [], raw_layers)
+    spec, parsed.diagnostics = _validate(document)
+    if spec is not None:
+        parsed.spec, parsed.layers, parsed.input_shape = spec, list(spec.layers), spec.input.shape
+        return parsed
+    if any(d.code == "SG106" for d in parsed.diagnostics):
+        return parsed
+    with contextlib.suppress(ValidationError):
+        parsed.input_shape = InputSpec.model_validate(data.get("input")).shape
+    for raw in raw_layers:
+        try:
+            parsed.layers.append(_LAYER.validate_python(raw))
+        except ValidationError:
+            parsed.layers.append(None)
+    return parsed
+
+
+def _validate(document: Document) -> tuple[Spec | None, list[Diagnostic]]:
+    data = document.data
+    version = data.get("specgen")
+    if "specgen" not in data or type(version) is not int or version != FORMAT_VERSION:
+        got = "missing" if "specgen" not in data else f"got {version!r}"
+        return None, [
+            Diagnostic(
+                "SG106",
+                f"unsupported format version: {got}; this specgen reads 'specgen: 1'",
+                hint="put 'specgen: 1' at the top of the file",
+                json_path=("specgen",),
+                position=document.locate(("specgen",)),
+            )
+        ]
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as error:
+        diagnostics = [_diagnostic(e, document) for e in error.errors()]
+        return None, _dedupe(diagnostics)
+    return spec, []
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, JsonPath, str]] = set()
+    out = []
+    for d in diagnostics:
+        key = (d.code, d.json_path, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> JsonPath:
+    """Map a pydantic error location onto the document, dropping union-tag segments.
+
+    Pydantic inserts the discriminator value (``('layers', 3, 'conv2d', 'filters')``);
+    walking the real data keeps exactly the segments that exist in the file.
+    """
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part not in LAYER_TYPES:
+            # A key that is not in the data: a missing field or an unknown one.
+            path.append(part)
+            node = None
+    return tuple(path)
+
+
+def _model_at(path: JsonPath, data: Any) -> type[BaseModel] | None:
+    """The model that validates the mapping at `path`, for 'did you mean' hints."""
+    if path == ():
+        return Spec
+    if path == ("input",):
+        return InputSpec
+    if len(path) == 2 and path[0] == "layers" and isinstance(path[1], int):
+        layer = data["layers"][path[1]]
+        if isinstance(layer, dict):
+            return LAYER_TYPES.get(layer.get("type"))  # type: ignore[arg-type]
+    return None
+
+
+def _suggest(word: str, choices: list[str]) -> str | None:
+    matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not matches:
+        lowered = {c.lower(): c for c in choices}
+        if word.lower() in lowered:
+            return lowered[word.lower()]
+        return None
+    return matches[0]
+
+
+def _layer_label(path: JsonPath, data: Any) -> str:
+    if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
+        layer = data["layers"][path[1]]
+        if isinstance(layer, dict):
+            name = layer.get("name")
+            kind = layer.get("type")
+            if isinstance(name, str) and isinstance(kind, str):
+                return f"layer {name!r} ({kind}): "
+            if isinstance(kind, str):
+                return f"layers[{path[1]}] ({kind}): "
+        return f"layers[{path[1]}]: "
+    return ""
+
+
+def _fields(model: type[BaseModel]) -> list[str]:
+    return [name for name in model.model_fields if name != "type"] if model else []
+
+
+def _diagnostic(error: ErrorDetails, document: Document) -> Diagnostic:
+    data = document.data
+    path = _data_path(error["loc"], data)
+    kind = error["type"]
+    prefix = _layer_label(path, data)
+    field_name = path[-1] if path and isinstance(path[-1], str) else None
+    position = document.locate(path)
+    hint: str | None = None
+
+    if kind == "extra_forbidden":
+        code = "SG102"
+        parent = path[:-1]
+        model = _model_at(parent, data)
+        allowed = _fields(model) if model else []
+        message = f"{prefix}unknown key {field_name!r}"
+        suggestion = _suggest(str(field_name), allowed)
+        if suggestion:
+            hint = f"did you mean {suggestion!r}?"
+        elif allowed:
+            hint = "allowed keys: " + ", ".join(allowed)
+        position = document.locate(path, key=True)
+    elif kind == "missing":
+        code = "SG101"
+        model = _model_at(path[:-1], data)
+        message = f"{prefix}missing required key {field_name!r}"
+        if model is not None and issubclass(model, LayerBase):
+            required = [n for n, f in model.model_fields.items() if f.is_required() and n != "type"]
+            hint = f"{model.model_fields['type'].annotation.__args__[0]} needs: " + ", ".join(  # type: ignore[union-attr]
+                required
+            )
+    elif kind == "union_tag_invalid":
+        code = "SG105"
+        tag = error["ctx"]["tag"] if "ctx" in error else "?"
+        path = (*path, "type")
+        position = document.locate(path)
+        message = f"{prefix}unknown layer type {tag!r}"
+        suggestion = _suggest(str(tag), sorted(LAYER_TYPES))
+        hint = (
+            f"did you mean {suggestion!r}?"
+            if suggestion
+            else "layer types: " + ", ".join(sorted(LAYER_TYPES))
+        )
+    elif kind == "union_tag_not_found":
+        code = "SG101"
+        message = f"{prefix}missing required key 'type'"
+        hint = "layer types: " + ", ".join(sorted(LAYER_TYPES))
+    elif kind in ("SG103", "SG104"):
+        code = kind
+        message = f"{prefix}{field_name}: {error['msg']}" if field_name else prefix + error["msg"]
+        if kind == "SG104" and field_name == "activation" and isinstance(error["input"], str):
+            from specgen.activations import ACTIVATION_NAMES
+
+            suggestion = _suggest(error["input"], sorted(ACTIVATION_NAMES))
+            hint = (
+                f"did you mean {suggestion!r}?"
+                if suggestion
+                else "activations: " + ", ".join(sorted(ACTIVATION_NAMES))
+            )
+    elif kind.endswith("_type") or kind in ("literal_error", "model_type", "model_attributes_type"):
+        code = "SG103"
+        expected = _EXPECTED.get(kind, error["msg"].removeprefix("Input should be ").lower())
+        got = _describe(error["input"])
+        where = f"{field_name}: " if field_name else ""
+        message = f"{prefix}{where}expected {expected}, got {got}"
+    else:  # bounds: greater_than, less_than_equal, too_short, ...
+        code = "SG104"
+        where = f"{field_name}: " if field_name else ""
+        message = f"{prefix}{where}{_bound_message(error)}, got {_describe(error['input'])}"
+    return Diagnostic(code, message, hint=hint, json_path=path, position=position)
+
+
+_EXPECTED = {
+    "int_type": "an int",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _bound_message(error: ErrorDetails) -> str:
+    ctx = error.get("ctx", {})
+    kind = error["type"]
+    bounds = {
+        "greater_than": "expected a value > {gt}",
+        "greater_than_equal": "expected a value >= {ge}",
+        "less_than": "expected a value < {lt}",
+        "less_than_equal": "expected a value <= {le}",
+        "too_short": "expected at least {min_length} item(s)",
+        "too_long": "expected at most {max_length} item(s)",
+        "finite_number": "expected a finite number",
+    }
+    template = bounds.get(kind)
+    if template is None:
+        return str(error["msg"])
+    try:
+        return template.format(**ctx)
+    except KeyError:
+        return str(error["msg"])
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    names = {bool: "boolean", int: "int", float: "float", str: "string", list: "list"}
+    name = names.get(type(value), "mapping" if isinstance(value, dict) else type(value).__name__)
+    return f"{text} ({name})" if value is not None else "null"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the spec format."""
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
