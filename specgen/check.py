@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from specgen.diagnostics import Report
+from specgen.diagnostics import Diagnostic, Report
 from specgen.graph import Graph, build_graph
-from specgen.load import SUFFIXES, load_document
+from specgen.load import SUFFIXES, Document, load_document
 from specgen.spec import Spec, parse_spec
 
 
@@ -26,6 +26,7 @@ class FileResult:
     report: Report
     spec: Spec | None = None
     graph: Graph | None = None
+    document: Document | None = None
 
 
 def display_path(path: Path) -> str:
@@ -49,6 +50,7 @@ def check_file(path: Path) -> FileResult:
         assert problem is not None
         result.report.add(problem)
     else:
+        result.document = document
         parsed = parse_spec(document)
         result.report.extend(parsed.diagnostics)
         if parsed.layers:
@@ -58,3 +60,25 @@ def check_file(path: Path) -> FileResult:
                 result.spec, result.graph = parsed.spec, graph
     result.report.diagnostics = [replace(d, file=shown) for d in result.report.diagnostics]
     return result
+
+
+def check_target(result: FileResult, target: str) -> None:
+    """Add what `target` cannot express to the result's findings (imports no framework)."""
+    if result.graph is None or result.document is None:
+        return
+    from specgen.targets import target_findings
+
+    result.report.extend(locate(target_findings(result.graph, target), result))
+
+
+def locate(diagnostics: list[Diagnostic], result: FileResult) -> list[Diagnostic]:
+    """Give target findings the file and position of the layer they name."""
+    document = result.document
+    return [
+        replace(
+            d,
+            file=result.path,
+            position=document.locate(d.json_path) if document is not None else None,
+        )
+        for d in diagnostics
+    ]

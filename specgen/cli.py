@@ -14,14 +14,18 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from specgen.check import FileResult, UsageProblem, check_file
-from specgen.report import SUMMARY_RENDERERS, VALIDATE_REPORTERS, FileOutcome
+from specgen.check import FileResult, UsageProblem, check_file, check_target, locate
+from specgen.report import SUMMARY_RENDERERS, VALIDATE_REPORTERS, FileOutcome, format_diagnostic
+
+# The target names, spelled out here so that `validate` need not import the targets.
+TARGET_NAMES = ("keras", "pytorch")
 
 ISSUES_URL = "https://github.com/specgen/specgen/issues"
 
 # Enums derive from the reporter dicts, so a new reporter is one dict entry.
 ValidateFormat = enum.StrEnum("ValidateFormat", {k: k for k in VALIDATE_REPORTERS})  # type: ignore[misc]
 SummaryFormat = enum.StrEnum("SummaryFormat", {k: k for k in SUMMARY_RENDERERS})  # type: ignore[misc]
+TargetName = enum.StrEnum("TargetName", {k: k for k in TARGET_NAMES})  # type: ignore[misc]
 TEXT_VALIDATE = ValidateFormat("text")
 TEXT_SUMMARY = SummaryFormat("text")
 
@@ -48,15 +52,23 @@ def validate(
         ValidateFormat, typer.Option("--format", help="How to report findings.")
     ] = TEXT_VALIDATE,
     strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
+    target: Annotated[
+        TargetName | None,
+        typer.Option(help="Also report what this target cannot express exactly."),
+    ] = None,
 ) -> None:
     """Check each spec's schema and shapes; report every problem of every file."""
     results: list[FileResult] = []
     usage: list[str] = []
     for path in paths:
         try:
-            results.append(check_file(path))
+            result = check_file(path)
         except UsageProblem as problem:
             usage.append(str(problem))
+            continue
+        if target is not None:
+            check_target(result, target.value)
+        results.append(result)
     outcomes = [
         FileOutcome(r.path, r.report.diagnostics, r.report.failed(strict=strict)) for r in results
     ]
@@ -85,10 +97,45 @@ def summary(
         )
         raise typer.Exit(1)
     for warning in result.report.warnings:
-        from specgen.report import format_diagnostic
-
         print(format_diagnostic(warning), file=sys.stderr)
     print(SUMMARY_RENDERERS[output_format.value](result.graph, result.path))
+
+
+@app.command()
+def emit(
+    path: Annotated[Path, typer.Argument(help="One spec file.")],
+    target: Annotated[TargetName, typer.Option(help="The framework to emit for.")],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write here (atomically), not stdout.")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option(help="Exit 1 with a diff if OUT differs from what would be written.")
+    ] = False,
+) -> None:
+    """Emit model source for Keras 3 or PyTorch; build_model() returns the network."""
+    from specgen.emit import emit_file
+
+    if check and out is None:
+        _usage_exit(["--check needs -o/--out: the file to compare with"])
+    try:
+        result = check_file(path)
+    except UsageProblem as problem:
+        _usage_exit([str(problem)])
+    if result.graph is None or result.document is None:
+        VALIDATE_REPORTERS["text"](
+            [FileOutcome(result.path, result.report.diagnostics, True)], sys.stdout, sys.stderr
+        )
+        raise typer.Exit(1)
+    outcome = emit_file(result, target.value, out, check=check)
+    for finding in locate(outcome.findings, result):
+        print(format_diagnostic(finding), file=sys.stderr)
+    if outcome.usage_error:
+        _usage_exit([outcome.usage_error])
+    if outcome.diff:
+        sys.stdout.write(outcome.diff)
+    elif outcome.source is not None and out is None:
+        sys.stdout.write(outcome.source)
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()

@@ -78,7 +78,7 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
 
     ``P = max((ceil(H/S) - 1)*S + D*(F-1) + 1 - H, 0)``, split ``floor(P/2)`` before
     and the rest after: an odd pixel goes bottom/right, as TensorFlow does (PyTorch's
-    own ``padding="same"`` would put it top/left, and refuses stride > 1).
+    own ``padding="same"`` refuses stride > 1, so targets pad explicitly).
 
     >>> same_padding(32, 3, 1)
     (1, 1)

@@ -32,6 +32,7 @@ class Document:
     """A parsed spec file: plain data plus where each value and key came from."""
 
     data: Any
+    raw: bytes = b""
     positions: dict[JsonPath, Position] = field(default_factory=dict)
     key_positions: dict[JsonPath, Position] = field(default_factory=dict)
 
@@ -65,6 +66,7 @@ def parse_bytes(raw: bytes, syntax: str) -> tuple[Document | None, Diagnostic | 
             raise LoadError("SG005", f"file is larger than {MAX_FILE_BYTES} bytes", None)
         text = _decode(raw)
         document = _parse_json(text) if syntax == "json" else _parse_yaml(text)
+        document.raw = raw
         if not isinstance(document.data, dict):
             raise LoadError(
                 "SG006",

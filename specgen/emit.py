@@ -1,0 +1,77 @@
+"""``emit``: source for a target, to stdout or atomically to a file, or a ``--check`` diff."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from specgen.check import FileResult
+from specgen.diagnostics import Diagnostic
+from specgen.targets import emit_source
+
+
+@dataclass(slots=True)
+class EmitOutcome:
+    source: str | None = None
+    findings: list[Diagnostic] = field(default_factory=list)
+    diff: str = ""
+    usage_error: str = ""
+    exit_code: int = 0
+
+
+def emit_file(result: FileResult, target: str, out: Path | None, *, check: bool) -> EmitOutcome:
+    assert result.graph is not None and result.document is not None
+    source, findings = emit_source(result.graph, target, result.path, result.document.raw)
+    if source is None:
+        return EmitOutcome(findings=findings, exit_code=1)
+    outcome = EmitOutcome(source=source)
+    if out is None:
+        return outcome
+    if check:
+        try:
+            current = out.read_text(encoding="utf-8") if out.exists() else ""
+        except (OSError, UnicodeDecodeError) as error:
+            outcome.usage_error = f"{out}: cannot read: {error}"
+            return outcome
+        if current != source:
+            outcome.diff = "".join(
+                difflib.unified_diff(
+                    current.splitlines(keepends=True),
+                    source.splitlines(keepends=True),
+                    fromfile=f"{out} (on disk)",
+                    tofile=f"{out} (from {result.path})",
+                )
+            )
+            outcome.exit_code = 1
+        return outcome
+    try:
+        write_atomically(out, source)
+    except OSError as error:
+        outcome.usage_error = f"{out}: cannot write: {error.strerror or error}"
+    return outcome
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename it over `path`.
+
+    Readers see the old file or the new one, never half of either; on any error the
+    old file is untouched and the temporary file is removed.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,277 @@
+"""PyTorch target: an ``nn.Module`` on NCHW input whose submodules carry the spec's names.
+
+Where PyTorch's semantics differ from specgen's (which are Keras'), this target spells
+out the difference instead of trusting a default:
+
+- 'same' and asymmetric padding become explicit pads (the odd pixel bottom/right);
+  PyTorch's own ``padding="same"`` refuses stride > 1.
+- max pooling pads with -inf, so padding never wins a max;
+- average pooling divides by the number of real pixels (``count_include_pad=False``, or
+  the emitted ``AvgPool2dSame`` helper where the padding is asymmetric);
+- flatten permutes NCHW to NHWC first, so the vector order equals Keras';
+- batch norm gets ``momentum = 1 - spec momentum`` (PyTorch weighs the batch).
+"""
+
+from __future__ import annotations
+
+from specgen.activations import ELU_ALPHA, LEAKY_RELU_NEGATIVE_SLOPE, canonical_activation
+from specgen.graph import Node
+from specgen.layers import (
+    Activation,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    MaxPool2D,
+    Pads,
+    ZeroPadding2D,
+)
+from specgen.targets.base import Call, Code, Lowered, Target
+
+# Attributes of torch.nn.Module (torch 2.x): a submodule with one of these names would
+# shadow a method. tests/test_targets.py checks this list against the installed torch.
+NN_MODULE_ATTRIBUTES = frozenset(
+    [
+        "T_destination",
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "call_super_init",
+        "children",
+        "compile",
+        "cpu",
+        "cuda",
+        "double",
+        "dump_patches",
+        "eval",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "register_backward_hook",
+        "register_buffer",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_module",
+        "register_parameter",
+        "register_state_dict_post_hook",
+        "register_state_dict_pre_hook",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "training",
+        "type",
+        "xpu",
+        "zero_grad",
+    ]
+)
+
+_ACTIVATIONS: dict[str, Call] = {
+    "linear": Call.of("nn.Identity"),
+    "relu": Call.of("nn.ReLU"),
+    "relu6": Call.of("nn.ReLU6"),
+    "sigmoid": Call.of("nn.Sigmoid"),
+    "tanh": Call.of("nn.Tanh"),
+    "softmax": Call.of("nn.Softmax", dim=1),  # rank-1 outputs only (SG206): (N, classes)
+    "gelu": Call.of("nn.GELU", approximate="none"),
+    "silu": Call.of("nn.SiLU"),
+    "elu": Call.of("nn.ELU", alpha=ELU_ALPHA),
+    "leaky_relu": Call.of("nn.LeakyReLU", negative_slope=LEAKY_RELU_NEGATIVE_SLOPE),
+    "hard_sigmoid": Call.of("nn.Hardsigmoid"),
+    "hard_swish": Call.of("nn.Hardswish"),
+}
+
+NEG_INF = Code('float("-inf")')
+
+
+def _torch_pad(pads: Pads) -> tuple[int, int, int, int]:
+    """specgen's ((top, bottom), (left, right)) in F.pad order: (left, right, top, bottom)."""
+    (t, b), (left, right) = pads
+    return (left, right, t, b)
+
+
+def _symmetric(pads: Pads) -> tuple[int, int] | None:
+    (t, b), (left, right) = pads
+    return (t, left) if t == b and left == right else None
+
+
+class PyTorchTarget(Target):
+    name = "pytorch"
+    template = "model.py.j2"
+    reserved = frozenset({"torch", "nn", "build_model", "x", "self"}) | NN_MODULE_ATTRIBUTES
+
+    def lower(self) -> Lowered:
+        for node in self.graph.layers():
+            if node.name in NN_MODULE_ATTRIBUTES:
+                self.unsupported(
+                    node,
+                    f"a submodule named {node.name!r} (it would shadow nn.Module.{node.name})",
+                    "rename the layer",
+                )
+        return super().lower()
+
+    def input_variable(self) -> str:
+        return "x"
+
+    def activation(self, node: Node, activation: str) -> None:
+        kind = canonical_activation(activation)
+        if kind is not None and kind != "linear":
+            self.add(node, _ACTIVATIONS[kind], attr=self.helper_name(node, "act"))
+
+    def lower_conv2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Conv2D) and node.padding is not None
+        symmetric = _symmetric(node.padding)
+        if symmetric is None:
+            pad = Call.of("nn.ZeroPad2d", _torch_pad(node.padding))
+            self.add(node, pad, attr=self.helper_name(node, "pad"))
+            symmetric = (0, 0)
+        self.add(
+            node,
+            Call.of(
+                "nn.Conv2d",
+                node.input_shapes[0][2],
+                layer.filters,
+                kernel_size=layer.kernel_size,
+                stride=layer.stride,
+                padding=symmetric,
+                dilation=layer.dilation,
+                groups=layer.groups,
+                bias=layer.use_bias,
+                padding_mode="zeros",
+            ),
+        )
+        self.activation(node, layer.activation)
+
+    def lower_max_pool2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, MaxPool2D) and node.padding is not None
+        symmetric = _symmetric(node.padding)
+        k = layer.pool_size
+        if symmetric is None or symmetric[0] * 2 > k[0] or symmetric[1] * 2 > k[1]:
+            # MaxPool2d's own padding is symmetric and at most half the window; beyond
+            # that, pad with -inf so that padding can never be the maximum.
+            pad = Call.of("nn.ConstantPad2d", _torch_pad(node.padding), value=NEG_INF)
+            self.add(node, pad, attr=self.helper_name(node, "pad"))
+            symmetric = (0, 0)
+        self.add(
+            node,
+            Call.of(
+                "nn.MaxPool2d",
+                kernel_size=k,
+                stride=layer.strides,
+                padding=symmetric,
+                dilation=1,
+                ceil_mode=False,
+            ),
+        )
+
+    def lower_avg_pool2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, AvgPool2D) and node.padding is not None
+        symmetric = _symmetric(node.padding)
+        k = layer.pool_size
+        if symmetric is None or symmetric[0] * 2 > k[0] or symmetric[1] * 2 > k[1]:
+            self.out.helpers.add("AvgPool2dSame")
+            call = Call.of(
+                "AvgPool2dSame",
+                kernel_size=k,
+                stride=layer.strides,
+                padding=_torch_pad(node.padding),
+            )
+        else:
+            call = Call.of(
+                "nn.AvgPool2d",
+                kernel_size=k,
+                stride=layer.strides,
+                padding=symmetric,
+                ceil_mode=False,
+                count_include_pad=False,
+            )
+        self.add(node, call)
+
+    def lower_global_avg_pool2d(self, node: Node) -> None:
+        inner = Code("nn.AdaptiveAvgPool2d(1)"), Code("nn.Flatten()")
+        self.add(node, Call.of("nn.Sequential", *inner))
+
+    def lower_global_max_pool2d(self, node: Node) -> None:
+        inner = Code("nn.AdaptiveMaxPool2d(1)"), Code("nn.Flatten()")
+        self.add(node, Call.of("nn.Sequential", *inner))
+
+    def lower_flatten(self, node: Node) -> None:
+        # NCHW -> NHWC first: the flattened vector is in Keras' (H, W, C) order.
+        self.add(node, Call.of("nn.Flatten"), before="{}.permute(0, 2, 3, 1)")
+
+    def lower_dense(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Dense)
+        (features,) = node.input_shapes[0]
+        self.add(node, Call.of("nn.Linear", features, layer.units, bias=layer.use_bias))
+        self.activation(node, layer.activation)
+
+    def lower_dropout(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Dropout)
+        self.add(node, Call.of("nn.Dropout", p=layer.rate))
+
+    def lower_batch_norm(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, BatchNorm)
+        if layer.center != layer.scale:
+            self.unsupported(
+                node,
+                f"center={layer.center} with scale={layer.scale}",
+                "PyTorch's affine batch norm has both a weight and a bias, or neither; "
+                "set center and scale to the same value",
+            )
+            return
+        module = "nn.BatchNorm2d" if len(node.output) == 3 else "nn.BatchNorm1d"
+        self.add(
+            node,
+            Call.of(
+                module,
+                node.output[-1],
+                eps=layer.epsilon,
+                # Keras: moving = m*moving + (1-m)*batch; PyTorch weighs the batch by its
+                # momentum. Rounded so that 1 - 0.99 prints as 0.01.
+                momentum=round(1.0 - layer.momentum, 12),
+                affine=layer.center,
+                track_running_stats=True,
+            ),
+        )
+
+    def lower_activation(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Activation)
+        kind = canonical_activation(layer.activation)
+        assert kind is not None
+        self.add(node, _ACTIVATIONS[kind])
+
+    def lower_zero_padding2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, ZeroPadding2D)
+        self.add(node, Call.of("nn.ZeroPad2d", _torch_pad(layer.padding)))
