@@ -58,7 +58,11 @@ def check_file(path: Path) -> FileResult:
             result.report.extend(found)
             if parsed.spec is not None:
                 result.spec, result.graph = parsed.spec, graph
-    result.report.diagnostics = [replace(d, file=shown) for d in result.report.diagnostics]
+    # In file order, as a compiler reports; findings without a position come first.
+    result.report.diagnostics = sorted(
+        (replace(d, file=shown) for d in result.report.diagnostics),
+        key=lambda d: (d.position.line, d.position.column) if d.position else (0, 0),
+    )
     return result
 
 

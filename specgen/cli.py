@@ -47,7 +47,9 @@ def _usage_exit(messages: list[str]) -> NoReturn:
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Spec files (.json, .yaml, .yml).")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Spec files (.json, .yaml, .yml).")
+    ],
     output_format: Annotated[
         ValidateFormat, typer.Option("--format", help="How to report findings.")
     ] = TEXT_VALIDATE,
@@ -81,7 +83,7 @@ def validate(
 
 @app.command()
 def summary(
-    path: Annotated[Path, typer.Argument(help="One spec file.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="One spec file.")],
     output_format: Annotated[
         SummaryFormat, typer.Option("--format", help="Table or JSON.")
     ] = TEXT_SUMMARY,
@@ -103,7 +105,7 @@ def summary(
 
 @app.command()
 def emit(
-    path: Annotated[Path, typer.Argument(help="One spec file.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="One spec file.")],
     target: Annotated[TargetName, typer.Option(help="The framework to emit for.")],
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Write here (atomically), not stdout.")

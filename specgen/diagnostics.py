@@ -39,6 +39,7 @@ CODES: dict[str, str] = {
     "SG107": "a layer name is used twice",
     "SG108": "'inputs' names a layer that does not exist or comes later",
     "SG109": "a layer gets the wrong number of inputs",
+    "SG110": "a layer's output is never used (only the last layer may be a model output)",
     # SG2xx: the shape pass
     "SG201": "a kernel or pooling window does not fit its (padded) input",
     "SG202": "the computed output shape differs from 'expect'",

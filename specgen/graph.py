@@ -9,7 +9,7 @@ findings with the node's identity and source position, like torch.fx's ShapeProp
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from specgen.diagnostics import Diagnostic, JsonPath, Severity
@@ -281,9 +281,28 @@ def build_graph(parsed: ParsedSpec, document: Document) -> tuple[Graph | None, l
             receptive_field=_receptive_field(sources[0], result.output, result.window),
             formulas=result.formulas,
         )
+    _check_all_used(parsed, names, located)
     if failed or any(d.severity is Severity.ERROR for d in diagnostics):
         return None, diagnostics
     return graph, diagnostics
+
+
+def _check_all_used(parsed: ParsedSpec, names: list[str], located: Callable[..., None]) -> None:
+    """Every layer but the last must feed another: the model has exactly one output."""
+    used = set()
+    for index, layer in enumerate(parsed.layers):
+        if layer is None:
+            return  # wiring of a broken layer is unknown: do not guess
+        used.update(layer.inputs or [INPUT if index == 0 else names[index - 1]])
+    for index, name in enumerate(names[:-1]):
+        if name not in used:
+            located(
+                index,
+                None,
+                "SG110",
+                "its output is never used: the model's only output is the last layer",
+                hint="feed it to a later layer through 'inputs', or remove it",
+            )
 
 
 def _receptive_field(source: Node, output: Shape, window: Window | None) -> ReceptiveField | None:

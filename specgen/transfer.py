@@ -70,50 +70,65 @@ def _pairs(keras_model: Any, torch_model: Any) -> list[tuple[Any, Any, dict[str,
     return pairs
 
 
-def keras_to_torch(keras_model: Any, torch_model: Any) -> None:
-    """Copy every weight of `keras_model` into `torch_model`, in place."""
-    import keras
-    import numpy as np
-    import torch
-
-    with torch.no_grad():
-        for layer, module, mapping in _pairs(keras_model, torch_model):
-            for keras_attr, (torch_attr, axes) in mapping.items():
-                variable = getattr(layer, keras_attr, None)
-                tensor = getattr(module, torch_attr, None)
-                if variable is None and tensor is None:
-                    continue  # e.g. use_bias: false, or batch norm without center/scale
-                if variable is None or tensor is None:
-                    raise TransferError(f"{layer.name}.{keras_attr} has no counterpart")
-                array = np.asarray(keras.ops.convert_to_numpy(variable))
-                if axes is not None:
-                    array = array.transpose(axes)
-                if tuple(array.shape) != tuple(tensor.shape):
-                    raise TransferError(
-                        f"{layer.name}.{keras_attr}: shape {array.shape} does not fit "
-                        f"{torch_attr} {tuple(tensor.shape)}"
-                    )
-                tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
-
-
-def torch_to_keras(torch_model: Any, keras_model: Any) -> None:
-    """Copy every weight of `torch_model` into `keras_model`, in place."""
-    import numpy as np
-
+def _planned(keras_model: Any, torch_model: Any) -> list[tuple[str, Any, Any, Any]]:
+    """(label, keras variable, torch tensor, axes) for every weight; raises before any copy."""
+    plan = []
     for layer, module, mapping in _pairs(keras_model, torch_model):
         for keras_attr, (torch_attr, axes) in mapping.items():
             variable = getattr(layer, keras_attr, None)
             tensor = getattr(module, torch_attr, None)
             if variable is None and tensor is None:
-                continue
+                continue  # e.g. use_bias: false, or batch norm without center/scale
+            label = f"{layer.name}.{keras_attr} -> {torch_attr}"
             if variable is None or tensor is None:
-                raise TransferError(f"{layer.name}.{keras_attr} has no counterpart")
-            array = tensor.detach().cpu().numpy()
+                raise TransferError(f"{label}: one side has no such weight")
+            want = tuple(variable.shape)
+            have = tuple(tensor.shape)
             if axes is not None:
-                array = array.transpose(np.argsort(axes))
-            if tuple(array.shape) != tuple(variable.shape):
-                raise TransferError(
-                    f"{layer.name}.{torch_attr}: shape {array.shape} does not fit "
-                    f"{keras_attr} {tuple(variable.shape)}"
-                )
-            variable.assign(array)
+                have = tuple(have[a] for a in _inverse(axes))
+            if want != have:
+                raise TransferError(f"{label}: shape {want} does not fit {tuple(tensor.shape)}")
+            plan.append((label, variable, tensor, axes))
+    return plan
+
+
+def _inverse(axes: tuple[int, ...]) -> tuple[int, ...]:
+    """The permutation that undoes `axes`.
+
+    >>> _inverse((3, 2, 0, 1))
+    (2, 3, 1, 0)
+    """
+    inverse = [0] * len(axes)
+    for position, axis in enumerate(axes):
+        inverse[axis] = position
+    return tuple(inverse)
+
+
+def keras_to_torch(keras_model: Any, torch_model: Any) -> None:
+    """Copy every weight of `keras_model` into `torch_model`, in place.
+
+    All layers and shapes are checked first: on `TransferError` nothing was copied.
+    """
+    import keras
+    import numpy as np
+    import torch
+
+    plan = _planned(keras_model, torch_model)
+    with torch.no_grad():
+        for _, variable, tensor, axes in plan:
+            array = np.asarray(keras.ops.convert_to_numpy(variable))
+            if axes is not None:
+                array = array.transpose(axes)
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def torch_to_keras(torch_model: Any, keras_model: Any) -> None:
+    """Copy every weight of `torch_model` into `keras_model`, in place.
+
+    All layers and shapes are checked first: on `TransferError` nothing was copied.
+    """
+    for _, variable, tensor, axes in _planned(keras_model, torch_model):
+        array = tensor.detach().cpu().numpy()
+        if axes is not None:
+            array = array.transpose(_inverse(axes))
+        variable.assign(array)
