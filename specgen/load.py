@@ -48,9 +48,18 @@ class Document:
 
 
 class LoadError(Exception):
-    def __init__(self, code: str, message: str, position: Position | None, hint: str | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        position: Position | None,
+        hint: str | None = None,
+        json_path: JsonPath = (),
+    ):
         super().__init__(message)
-        self.diagnostic = Diagnostic(code, message, hint=hint, position=position)
+        self.diagnostic = Diagnostic(
+            code, message, hint=hint, position=position, json_path=json_path
+        )
 
 
 def load_document(path: Path) -> tuple[Document | None, Diagnostic | None]:
@@ -86,7 +95,8 @@ def _decode(raw: bytes) -> str:
     except UnicodeDecodeError as error:
         before = raw[: error.start]
         line = before.count(b"\n") + 1
-        column = error.start - (before.rfind(b"\n") + 1) + 1
+        # Columns count characters, as everywhere else; the prefix is valid UTF-8.
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) + 1
         raise LoadError(
             "SG007", f"invalid UTF-8 byte 0x{raw[error.start]:02x}", Position(line, column)
         ) from None
@@ -118,8 +128,11 @@ class _JsonParser:
                 hi = mid - 1
         return Position(lo + 1, offset - self.line_starts[lo] + 1)
 
-    def fail(self, message: str, offset: int | None = None, code: str = "SG001") -> LoadError:
-        return LoadError(code, message, self.position(self.i if offset is None else offset))
+    def fail(
+        self, message: str, offset: int | None = None, code: str = "SG001", path: JsonPath = ()
+    ) -> LoadError:
+        at = self.position(self.i if offset is None else offset)
+        return LoadError(code, message, at, json_path=path)
 
     def skip_ws(self) -> None:
         text, i = self.text, self.i
@@ -165,10 +178,10 @@ class _JsonParser:
                 return result
         for word in ("NaN", "Infinity", "-Infinity"):
             if self.text.startswith(word, self.i):
-                raise self.fail(f"{word} is not a valid number", code="SG003")
-        return self.number()
+                raise self.fail(f"{word} is not a valid number in a spec", code="SG003", path=path)
+        return self.number(path)
 
-    def number(self) -> int | float:
+    def number(self, path: JsonPath) -> int | float:
         match = _NUMBER.match(self.text, self.i)
         if not match or match.end() == self.i:
             raise self.fail(f"unexpected {self.describe_here()}: expected a value")
@@ -180,7 +193,7 @@ class _JsonParser:
             return int(literal)
         result = float(literal)
         if math.isinf(result):
-            raise self.fail(f"number {literal} overflows a float", start, code="SG003")
+            raise self.fail(f"number {literal} overflows a float", start, code="SG003", path=path)
         return result
 
     def string(self) -> str:
@@ -243,11 +256,12 @@ class _JsonParser:
                 raise self.fail(f"unexpected {self.describe_here()}: expected a key in quotes")
             key = self.string()
             if key in result:
+                first = self.doc.key_positions[(*path, key)]
                 raise LoadError(
                     "SG002",
-                    f"duplicate key {key!r} (first at line "
-                    f"{self.doc.key_positions[(*path, key)].line})",
+                    f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
                     self.position(key_at),
+                    json_path=(*path, key),
                 )
             self.doc.key_positions[(*path, key)] = self.position(key_at)
             self.skip_ws()
@@ -325,24 +339,82 @@ class _ComposeLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _yaml_error_position(error: yaml.YAMLError, text: str) -> Position | None:
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return Position(mark.line + 1, mark.column + 1)
+    if isinstance(error, yaml.reader.ReaderError):
+        before = text[: error.position]
+        return Position(before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1)
+    return None
+
+
+def _prescan_yaml(text: str) -> None:
+    """Walk PyYAML's event stream (an iterative parser) before composing.
+
+    The composer recurses once per nesting level, so depth is checked here first; explicit
+    tags (``!!float 1``, ``!!python/object``) are refused here too, since the composer
+    would resolve them silently.
+    """
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader), start=1):
+        if count > MAX_NODES:
+            raise LoadError("SG005", f"more than {MAX_NODES} values", _event_position(event))
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!"):
+            raise LoadError(
+                "SG004", f"YAML tag {tag!r} is not supported in specs", _event_position(event)
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise LoadError(
+                    "SG005", f"nesting deeper than {MAX_DEPTH} levels", _event_position(event)
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _codepoint(character: int | str) -> int:
+    return character if isinstance(character, int) else ord(character[:1] or "\0")
+
+
+def _event_position(event: yaml.Event) -> Position | None:
+    mark = event.start_mark
+    return Position(mark.line + 1, mark.column + 1) if mark is not None else None
+
+
 def _parse_yaml(text: str) -> Document:
-    loader = _ComposeLoader(text)
     try:
-        root = loader.get_single_node()
+        _prescan_yaml(text)
+        loader = _ComposeLoader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.composer.ComposerError as error:
-        # "expected a single document in the stream"
-        mark = error.problem_mark
-        position = Position(mark.line + 1, mark.column + 1) if mark else None
-        raise LoadError("SG004", "a spec file holds exactly one YAML document", position) from None
+        if "another document" not in str(error.problem):
+            raise LoadError(
+                "SG001", f"YAML error: {error.problem}", _yaml_error_position(error, text)
+            ) from None
+        raise LoadError(
+            "SG004",
+            "a spec file holds exactly one YAML document",
+            _yaml_error_position(error, text),
+        ) from None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        position = Position(mark.line + 1, mark.column + 1) if mark else None
         problem = error.problem or "invalid YAML"
-        raise LoadError("SG001", f"YAML syntax error: {problem}", position) from None
-    except yaml.YAMLError as error:  # reader errors: bad characters
+        raise LoadError(
+            "SG001", f"YAML syntax error: {problem}", _yaml_error_position(error, text)
+        ) from None
+    except yaml.reader.ReaderError as error:
+        raise LoadError(
+            "SG001",
+            f"YAML cannot contain the character U+{_codepoint(error.character):04X}",
+            _yaml_error_position(error, text),
+        ) from None
+    except yaml.YAMLError as error:
         raise LoadError("SG001", f"YAML error: {error}", None) from None
-    finally:
-        loader.dispose()
     if root is None:
         raise LoadError("SG006", "the file is empty", Position(1, 1))
     document = Document(None)
@@ -373,7 +445,10 @@ def _yaml_value(
             if key in result:
                 first = doc.key_positions[(*path, key)]
                 raise LoadError(
-                    "SG002", f"duplicate key {key!r} (first at line {first.line})", _mark(key_node)
+                    "SG002",
+                    f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
+                    _mark(key_node),
+                    json_path=(*path, key),
                 )
             doc.key_positions[(*path, key)] = _mark(key_node)
             result[key] = _yaml_value(value_node, (*path, key), depth + 1, doc, count)
@@ -386,7 +461,7 @@ def _yaml_value(
     assert isinstance(node, yaml.ScalarNode)
     if node.style is not None:  # quoted or block scalar: always a string
         return str(node.value)
-    return _plain_scalar(str(node.value), _mark(node))
+    return _plain_scalar(str(node.value), _mark(node), path)
 
 
 def _yaml_key(node: yaml.Node) -> str:
@@ -398,12 +473,13 @@ def _yaml_key(node: yaml.Node) -> str:
     return value
 
 
-def _plain_scalar(value: str, position: Position) -> Any:
+def _plain_scalar(value: str, position: Position, path: JsonPath = ()) -> Any:
     if _Y_NULL.match(value):
         return None
     if value in _Y_BOOL:
         return _Y_BOOL[value]
-    if len(value) > MAX_NUMBER_CHARS and _Y_FLOAT.match(value):
+    numeric = _Y_FLOAT.match(value) or _Y_INT_OCT_HEX.match(value)
+    if len(value) > MAX_NUMBER_CHARS and numeric:
         raise LoadError(
             "SG001", f"number literal longer than {MAX_NUMBER_CHARS} characters", position
         )
@@ -412,10 +488,12 @@ def _plain_scalar(value: str, position: Position) -> Any:
     if _Y_INT_OCT_HEX.match(value):
         return int(value, 0)
     if _Y_SPECIAL.match(value):
-        raise LoadError("SG003", f"{value} is not a valid number in a spec", position)
+        raise LoadError(
+            "SG003", f"{value} is not a valid number in a spec", position, json_path=path
+        )
     if _Y_FLOAT.match(value):
         result = float(value)
         if math.isinf(result):
-            raise LoadError("SG003", f"number {value} overflows a float", position)
+            raise LoadError("SG003", f"number {value} overflows a float", position, json_path=path)
         return result
     return value
