@@ -8,6 +8,7 @@ chooses a reporter (see `specgen.report`). Codes are stable and documented in
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 
 JsonPath = tuple[str | int, ...]
@@ -119,6 +120,45 @@ class Report:
 
     def failed(self, *, strict: bool = False) -> bool:
         return bool(self.errors) or (strict and bool(self.warnings))
+
+
+def type_name(value: object) -> str:
+    """The spec-level (JSON) name of a value's type.
+
+    >>> type_name(True), type_name(3), type_name(None), type_name([1])
+    ('boolean', 'int', 'null', 'list')
+    """
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "boolean"), (int, "int"), (float, "float"), (str, "string")):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, list | tuple):
+        return "list"
+    return "mapping" if isinstance(value, dict) else type(value).__name__
+
+
+def show_value(value: object) -> str:
+    """A value as the user wrote it (JSON spelling), quoted and cut short, with its type.
+
+    >>> show_value(True)
+    'true (boolean)'
+    >>> show_value("3")
+    "'3' (string)"
+    >>> show_value(None)
+    'null'
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, list | dict):
+        text = json.dumps(value, default=repr)
+    else:
+        text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{text} ({type_name(value)})"
 
 
 def quote(value: object) -> str:

@@ -67,7 +67,9 @@ def same_output_size(size: int, stride: int) -> int:
 
 
 def explain_same_output_size(size: int, stride: int) -> str:
-    """>>> explain_same_output_size(7, 2)
+    """The 'same' formula with the numbers in.
+
+    >>> explain_same_output_size(7, 2)
     'ceil(7 / 2) = 4'
     """
     return f"ceil({size} / {stride}) = {same_output_size(size, stride)}"

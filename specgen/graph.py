@@ -143,7 +143,10 @@ def _raw_expect(raw: object) -> Shape | None:
 
 
 def build_graph(parsed: ParsedSpec, document: Document) -> tuple[Graph | None, list[Diagnostic]]:
-    """Wire the layers into a graph and run the shape pass. The graph is None on any error.
+    """Wire the layers into a graph and run the shape pass.
+
+    The graph is None on any error, the schema's included: a graph is only ever built
+    from a fully valid spec.
 
     Layers that failed the schema (None in ``parsed.layers``) are holes: layers after them
     are still checked when the hole has a valid ``expect`` to stand in for its output.
@@ -282,7 +285,8 @@ def build_graph(parsed: ParsedSpec, document: Document) -> tuple[Graph | None, l
             formulas=result.formulas,
         )
     _check_all_used(parsed, names, located)
-    if failed or any(d.severity is Severity.ERROR for d in diagnostics):
+    invalid = parsed.spec is None or failed
+    if invalid or any(d.severity is Severity.ERROR for d in diagnostics):
         return None, diagnostics
     return graph, diagnostics
 

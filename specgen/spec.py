@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from specgen.diagnostics import Diagnostic, JsonPath
+from specgen.diagnostics import Diagnostic, JsonPath, format_json_path, show_value
 from specgen.layers import LAYER_TYPES, Layer, LayerBase
 from specgen.layers.base import Identifier, ShapeSpec
 from specgen.load import Document
@@ -90,7 +90,7 @@ def _validate(document: Document) -> tuple[Spec | None, list[Diagnostic]]:
     data = document.data
     version = data.get("specgen")
     if "specgen" not in data or type(version) is not int or version != FORMAT_VERSION:
-        got = "missing" if "specgen" not in data else f"got {version!r}"
+        got = "missing" if "specgen" not in data else f"got {show_value(version)}"
         return None, [
             Diagnostic(
                 "SG106",
@@ -104,8 +104,19 @@ def _validate(document: Document) -> tuple[Spec | None, list[Diagnostic]]:
         spec = Spec.model_validate(data)
     except ValidationError as error:
         diagnostics = [_diagnostic(e, document) for e in error.errors()]
-        return None, _dedupe(diagnostics)
+        return None, _dedupe(_drop_missing_explained_by_typo(diagnostics))
     return spec, []
+
+
+def _drop_missing_explained_by_typo(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """`kernal_size` gives 'unknown key' with 'did you mean kernel_size?' and 'missing
+    kernel_size': one mistake, so only the first, which names the fix, is kept."""
+    suggested = {
+        (*d.json_path[:-1], d.hint.removeprefix("did you mean ").strip("'?"))
+        for d in diagnostics
+        if d.code == "SG102" and d.hint and d.hint.startswith("did you mean ")
+    }
+    return [d for d in diagnostics if not (d.code == "SG101" and d.json_path in suggested)]
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -148,8 +159,9 @@ def _model_at(path: JsonPath, data: Any) -> type[BaseModel] | None:
         return InputSpec
     if len(path) == 2 and path[0] == "layers" and isinstance(path[1], int):
         layer = data["layers"][path[1]]
-        if isinstance(layer, dict):
-            return LAYER_TYPES.get(layer.get("type"))  # type: ignore[arg-type]
+        kind = layer.get("type") if isinstance(layer, dict) else None
+        if isinstance(kind, str):
+            return LAYER_TYPES.get(kind)
     return None
 
 
@@ -166,15 +178,23 @@ def _suggest(word: str, choices: list[str]) -> str | None:
 def _layer_label(path: JsonPath, data: Any) -> str:
     if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
         layer = data["layers"][path[1]]
-        if isinstance(layer, dict):
-            name = layer.get("name")
-            kind = layer.get("type")
-            if isinstance(name, str) and isinstance(kind, str):
-                return f"layer {name!r} ({kind}): "
-            if isinstance(kind, str):
-                return f"layers[{path[1]}] ({kind}): "
+        kind = layer.get("type") if isinstance(layer, dict) else None
+        name = layer.get("name") if isinstance(layer, dict) else None
+        # An unknown or ill-typed type is user text: quote it like any other.
+        shown = kind if isinstance(kind, str) and kind in LAYER_TYPES else None
+        if shown is None and isinstance(kind, str):
+            shown = repr(kind)[:40]
+        if isinstance(name, str) and shown is not None:
+            return f"layer {name!r} ({shown}): "
+        if shown is not None:
+            return f"layers[{path[1]}] ({shown}): "
         return f"layers[{path[1]}]: "
     return ""
+
+
+def _raw_type(path: JsonPath, data: Any) -> object:
+    layer = data["layers"][path[1]] if len(path) >= 2 and path[0] == "layers" else None
+    return layer.get("type") if isinstance(layer, dict) else None
 
 
 def _fields(model: type[BaseModel]) -> list[str]:
@@ -185,8 +205,14 @@ def _diagnostic(error: ErrorDetails, document: Document) -> Diagnostic:
     data = document.data
     path = _data_path(error["loc"], data)
     kind = error["type"]
+    at = error.get("ctx", {}).get("at", ())
+    if at:  # an element inside the field's value: point at it
+        path = (*path, *at)
     prefix = _layer_label(path, data)
     field_name = path[-1] if path and isinstance(path[-1], str) else None
+    # The value's path below its layer (or from the top): 'kernel_size', 'input.shape[1]'.
+    relative = path[2:] if prefix else path
+    where = format_json_path(relative)[1:].lstrip(".") + ": " if relative else ""
     position = document.locate(path)
     hint: str | None = None
 
@@ -211,13 +237,20 @@ def _diagnostic(error: ErrorDetails, document: Document) -> Diagnostic:
             hint = f"{model.model_fields['type'].annotation.__args__[0]} needs: " + ", ".join(  # type: ignore[union-attr]
                 required
             )
+    elif kind == "union_tag_invalid" and not isinstance(_raw_type(path, data), str):
+        code = "SG103"
+        path = (*path, "type")
+        position = document.locate(path)
+        got = show_value(_raw_type(path[:-1], data))
+        message = f"{prefix}type: expected a layer type name (string), got {got}"
+        hint = "layer types: " + ", ".join(sorted(LAYER_TYPES))
     elif kind == "union_tag_invalid":
         code = "SG105"
-        tag = error["ctx"]["tag"] if "ctx" in error else "?"
+        tag = str(_raw_type(path, data))
         path = (*path, "type")
         position = document.locate(path)
         message = f"{prefix}unknown layer type {tag!r}"
-        suggestion = _suggest(str(tag), sorted(LAYER_TYPES))
+        suggestion = _suggest(tag, sorted(LAYER_TYPES))
         hint = (
             f"did you mean {suggestion!r}?"
             if suggestion
@@ -229,7 +262,7 @@ def _diagnostic(error: ErrorDetails, document: Document) -> Diagnostic:
         hint = "layer types: " + ", ".join(sorted(LAYER_TYPES))
     elif kind in ("SG103", "SG104"):
         code = kind
-        message = f"{prefix}{field_name}: {error['msg']}" if field_name else prefix + error["msg"]
+        message = f"{prefix}{where}{error['msg']}"
         if kind == "SG104" and field_name == "activation" and isinstance(error["input"], str):
             from specgen.activations import ACTIVATION_NAMES
 
@@ -242,13 +275,11 @@ def _diagnostic(error: ErrorDetails, document: Document) -> Diagnostic:
     elif kind.endswith("_type") or kind in ("literal_error", "model_type", "model_attributes_type"):
         code = "SG103"
         expected = _EXPECTED.get(kind, error["msg"].removeprefix("Input should be ").lower())
-        got = _describe(error["input"])
-        where = f"{field_name}: " if field_name else ""
+        got = show_value(error["input"])
         message = f"{prefix}{where}expected {expected}, got {got}"
     else:  # bounds: greater_than, less_than_equal, too_short, ...
         code = "SG104"
-        where = f"{field_name}: " if field_name else ""
-        message = f"{prefix}{where}{_bound_message(error)}, got {_describe(error['input'])}"
+        message = f"{prefix}{where}{_bound_message(error)}, got {show_value(error['input'])}"
     return Diagnostic(code, message, hint=hint, json_path=path, position=position)
 
 
@@ -283,15 +314,6 @@ def _bound_message(error: ErrorDetails) -> str:
         return template.format(**ctx)
     except KeyError:
         return str(error["msg"])
-
-
-def _describe(value: object) -> str:
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    names = {bool: "boolean", int: "int", float: "float", str: "string", list: "list"}
-    name = names.get(type(value), "mapping" if isinstance(value, dict) else type(value).__name__)
-    return f"{text} ({name})" if value is not None else "null"
 
 
 def json_schema() -> dict[str, Any]:

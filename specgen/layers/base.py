@@ -12,10 +12,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from specgen.activations import ACTIVATION_NAMES, canonical_activation
+from specgen.diagnostics import show_value
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
@@ -28,40 +37,19 @@ MAX_DIM = 2**31 - 1
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return type(value).__name__
-
-
-def _got(value: object) -> str:
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{text} ({_type_name(value)})"
-
-
-def _wrong_type(expected: str, value: object) -> PydanticCustomError:
+# `at` in an error's context is the path below the field to the offending element, so
+# that `kernel_size: [3, 0]` is reported at the 0 (see specgen.spec._diagnostic).
+def _wrong_type(expected: str, value: object, at: tuple[int, ...] = ()) -> PydanticCustomError:
     return PydanticCustomError(
-        "SG103", "expected {expected}, got {got}", {"expected": expected, "got": _got(value)}
+        "SG103",
+        "expected {expected}, got {got}",
+        {"expected": expected, "got": show_value(value), "at": at},
     )
 
 
-def _out_of_range(message: str, value: object) -> PydanticCustomError:
+def _out_of_range(message: str, value: object, at: tuple[int, ...] = ()) -> PydanticCustomError:
     return PydanticCustomError(
-        "SG104", "{message}, got {got}", {"message": message, "got": _got(value)}
+        "SG104", "{message}, got {got}", {"message": message, "got": show_value(value), "at": at}
     )
 
 
@@ -70,25 +58,24 @@ def _is_int(value: object) -> bool:
     return type(value) is int
 
 
-def _strict_int(value: object, *, minimum: int, what: str) -> int:
+def _strict_int(value: object, *, minimum: int, what: str, at: tuple[int, ...] = ()) -> int:
     if not _is_int(value):
-        raise _wrong_type(what, value)
+        raise _wrong_type(what, value, at)
     assert isinstance(value, int)
     if not minimum <= value <= MAX_DIM:
-        raise _out_of_range(f"expected {what} between {minimum} and {MAX_DIM}", value)
+        raise _out_of_range(f"expected {what} between {minimum} and {MAX_DIM}", value, at)
     return value
 
 
 def _int_pair(value: object) -> Pair:
-    what = "a positive int or a list [h, w] of positive ints"
     if _is_int(value):
         n = _strict_int(value, minimum=1, what="a positive int")
         return (n, n)
-    if isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value):
-        h = _strict_int(value[0], minimum=1, what="a positive int")
-        w = _strict_int(value[1], minimum=1, what="a positive int")
+    if isinstance(value, list) and len(value) == 2:
+        h = _strict_int(value[0], minimum=1, what="a positive int", at=(0,))
+        w = _strict_int(value[1], minimum=1, what="a positive int", at=(1,))
         return (h, w)
-    raise _wrong_type(what, value)
+    raise _wrong_type("a positive int or a list [h, w] of positive ints", value)
 
 
 def _explicit_padding(value: object) -> Pads | None:
@@ -97,15 +84,19 @@ def _explicit_padding(value: object) -> Pads | None:
     if _is_int(value):
         p = _strict_int(value, minimum=0, what=nonneg)
         return ((p, p), (p, p))
-    if isinstance(value, list) and len(value) == 2:
-        if all(_is_int(v) for v in value):
-            ph = _strict_int(value[0], minimum=0, what=nonneg)
-            pw = _strict_int(value[1], minimum=0, what=nonneg)
-            return ((ph, ph), (pw, pw))
-        if all(isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v) for v in value):
-            t, b = (_strict_int(x, minimum=0, what=nonneg) for x in value[0])
-            left, right = (_strict_int(x, minimum=0, what=nonneg) for x in value[1])
-            return ((t, b), (left, right))
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    if not any(isinstance(v, list) for v in value):
+        ph = _strict_int(value[0], minimum=0, what=nonneg, at=(0,))
+        pw = _strict_int(value[1], minimum=0, what=nonneg, at=(1,))
+        return ((ph, ph), (pw, pw))
+    if all(isinstance(v, list) and len(v) == 2 for v in value):
+        t, b, left, right = (
+            _strict_int(value[i][j], minimum=0, what=nonneg, at=(i, j))
+            for i in (0, 1)
+            for j in (0, 1)
+        )
+        return ((t, b), (left, right))
     return None
 
 
@@ -149,11 +140,18 @@ def _layer_name(value: object) -> str:
     return name
 
 
-def _shape(value: object) -> Shape:
-    what = "a shape: [H, W, C] or [N] of positive ints"
-    if not isinstance(value, list) or len(value) not in (1, 3):
-        raise _wrong_type(what, value)
-    return tuple(_strict_int(v, minimum=1, what="a positive int") for v in value)
+def _shape_list(value: object) -> tuple[object, ...]:
+    # Before element validation: a list becomes a tuple, so that each element's error
+    # carries its index (and the file position of that element).
+    if not isinstance(value, list):
+        raise _wrong_type("a shape: [H, W, C] or [N] of positive ints", value)
+    return tuple(value)
+
+
+def _shape_rank(value: Shape) -> Shape:
+    if len(value) not in (1, 3):
+        raise _out_of_range("expected a shape [H, W, C] or [N]", list(value))
+    return value
 
 
 def _activation(value: object) -> str:
@@ -177,7 +175,14 @@ _EXPLICIT_PADDING_SCHEMA: list[dict[str, Any]] = [
         "items": {"type": "array", "items": _NONNEG_INT, "minItems": 2, "maxItems": 2},
     },
 ]
-_IDENT_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 64}
+# The JSON Schema says what `_identifier` checks: Python keywords are refused too.
+_NOT_KEYWORD = "(?!(?:" + "|".join(keyword.kwlist) + ")$)"
+_IDENT_SCHEMA = {
+    "type": "string",
+    "pattern": f"^{_NOT_KEYWORD}[A-Za-z_][A-Za-z0-9_]*$",
+    "maxLength": 64,
+}
+_LAYER_NAME_SCHEMA = {**_IDENT_SCHEMA, "not": {"const": "input"}}
 
 PositiveInt = Annotated[
     int,
@@ -194,11 +199,19 @@ ExplicitPadding = Annotated[
     Pads, PlainValidator(_zero_padding), WithJsonSchema({"anyOf": _EXPLICIT_PADDING_SCHEMA})
 ]
 Identifier = Annotated[str, PlainValidator(_identifier), WithJsonSchema(_IDENT_SCHEMA)]
-LayerName = Annotated[str, PlainValidator(_layer_name), WithJsonSchema(_IDENT_SCHEMA)]
+LayerName = Annotated[str, PlainValidator(_layer_name), WithJsonSchema(_LAYER_NAME_SCHEMA)]
 ShapeSpec = Annotated[
-    Shape,
-    PlainValidator(_shape),
-    WithJsonSchema({"type": "array", "items": _POS_INT, "minItems": 1, "maxItems": 3}),
+    tuple[PositiveInt, ...],
+    BeforeValidator(_shape_list),
+    AfterValidator(_shape_rank),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": _POS_INT, "minItems": 3, "maxItems": 3},
+                {"type": "array", "items": _POS_INT, "minItems": 1, "maxItems": 1},
+            ]
+        }
+    ),
 ]
 ActivationName = Annotated[
     str, PlainValidator(_activation), WithJsonSchema({"enum": sorted(ACTIVATION_NAMES)})

@@ -61,6 +61,7 @@ def resolve_window(
         pads.append(pad)
         outs.append(out)
     if min(outs) < 1:
+        field = "kernel_size" if what == "kernel" else "pool_size"
         (t, b), (left, right) = pads
         ke = [effective_kernel_size(kernel[a], dilation[a]) for a in (0, 1)]
         bad = formulas[0] if outs[0] < 1 else formulas[1]
@@ -68,8 +69,8 @@ def resolve_window(
             "SG201",
             f"{what} {ke[0]}x{ke[1]} does not fit input {shape[0]}x{shape[1]} with padding "
             f"{t + b}x{left + right}: {bad}",
-            hint="use padding: same, a smaller window, or remove a pooling layer before it",
-            field="kernel_size" if what == "kernel" else "pool_size",
+            hint=f"use padding: same, a smaller {field}, or remove a pooling layer before it",
+            field=field,
         )
     return (outs[0], outs[1]), (pads[0], pads[1]), (formulas[0], formulas[1])
 
