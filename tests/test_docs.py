@@ -1,0 +1,74 @@
+"""The README is part of the contract: its code table, Quick start and hook file stay true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from specgen.diagnostics import CODES
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_documents_every_diagnostic_code() -> None:
+    table = dict(re.findall(r"^\| `(SG\d{3})` \| (.+) \|$", README, flags=re.MULTILINE))
+    assert table == CODES
+
+
+def test_quick_start_is_two_copy_paste_lines() -> None:
+    quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)\n```", quick, flags=re.DOTALL)
+    assert len(commands) == 2
+    assert all("\n" not in c for c in commands)
+    install_and_run, test = commands
+    assert "pip install -e ." in install_and_run
+    assert re.search(r"specgen (summary|validate) specs/\S+", install_and_run)
+    assert '".[test]"' in test and "-c .ci/constraints.txt" in test and "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    marked = README.split("<!-- test-command -->", 1)[1].split("<!-- /test-command -->")[0]
+    assert "pytest" in marked
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "<!-- test-command -->" in ci and 'bash -c "set -euo pipefail; $command"' in ci
+
+
+def test_constraints_pin_the_cpu_torch_while_the_package_keeps_a_range() -> None:
+    pins = (ROOT / ".ci" / "constraints.txt").read_text(encoding="utf-8")
+    assert re.search(r"^torch==2\.13\.0$", pins, flags=re.MULTILINE)
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'"torch>=[\d.]+"', pyproject)
+    base = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
+    for heavy in ("torch", "tensorflow", "keras"):
+        assert heavy not in base
+
+
+def test_pre_commit_hook_runs_validate() -> None:
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    assert hook["id"] == "specgen-validate"
+    assert hook["entry"] == "specgen validate"
+    assert hook["language"] == "python"
+    assert set(hook["types_or"]) == {"json", "yaml"}
+
+
+def test_pre_commit_entry_passes_good_specs_and_fails_bad_ones() -> None:
+    """Run the hook's own entry the way pre-commit does: the command plus file names."""
+    import subprocess
+    import sys
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    program, *args = hook["entry"].split()
+    executable = Path(sys.executable).parent / program
+    assert executable.exists(), "the console script is not installed next to python"
+    good = sorted(str(p) for p in (ROOT / "specs").glob("*.*"))
+    bad = sorted(str(p) for p in (ROOT / "specs" / "invalid").glob("*.*"))
+    ok = subprocess.run([executable, *args, *good], capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    fail = subprocess.run([executable, *args, *bad], capture_output=True, text=True, cwd=ROOT)
+    assert fail.returncode == 1
+    assert "Traceback" not in fail.stderr
+    reported = {line.split(":", 1)[0] for line in fail.stderr.splitlines() if "error[SG" in line}
+    assert reported == set(bad)  # every bad file has at least one finding

@@ -1,0 +1,161 @@
+"""The spec corpus: every broken spec in specs/invalid reports exactly the expected errors,
+at the expected positions, and every example spec in specs/ is valid.
+
+Each position in `EXPECTED` was checked by eye against the file: it points at the offending
+value (or key, for unknown and duplicate keys; or the layer's mapping, for a missing key and
+for a shape rule that concerns the whole layer). A changed position is a visible change for
+users and editors (compiler-style ``path:line:col``), so it must be deliberate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from specgen.diagnostics import Diagnostic, Severity
+from specgen.graph import Graph, build_graph
+from specgen.load import SUFFIXES, load_document
+from specgen.spec import parse_spec
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+INVALID = SPECS / "invalid"
+
+# file name -> every error it must produce, as (code, line, column); 1-based positions.
+EXPECTED: dict[str, list[tuple[str, int, int]]] = {
+    # SG0xx: reading the file
+    "syntax_error.json": [("SG001", 5, 3)],  # the key after a missing ','
+    "syntax_error.yaml": [("SG001", 4, 26)],  # '}' where ']' closes the flow sequence
+    "duplicate_key.json": [("SG002", 6, 56)],  # the second "filters"
+    "duplicate_key.yaml": [("SG002", 10, 5)],  # the second activation:
+    "nan.json": [("SG003", 7, 33)],
+    "infinity.yaml": [("SG003", 7, 33)],
+    "yaml_anchor.yaml": [("SG004", 6, 5)],  # the anchor &conv
+    "empty.json": [("SG006", 1, 1)],
+    "empty.yaml": [("SG006", 1, 1)],
+    "top_level_list.yaml": [("SG006", 2, 1)],  # the first '-'
+    # SG1xx: the schema
+    "missing_version.yaml": [("SG106", 2, 1)],  # the top-level mapping: no specgen key
+    "version_2.json": [("SG106", 2, 14)],
+    "missing_required_key.yaml": [
+        ("SG101", 6, 5),  # conv2d without kernel_size: the layer's mapping
+        ("SG101", 8, 5),  # dense without units
+    ],
+    # One mistake, one error: the 'missing kernel_size' it implies is folded into the hint.
+    "unknown_key_typo.yaml": [("SG102", 8, 5)],  # the key kernal_size
+    "unknown_layer_type.yaml": [("SG105", 6, 12)],  # the value 'conv'
+    "strict_types.yaml": [
+        ("SG103", 7, 14),  # filters: "8"
+        ("SG103", 8, 18),  # kernel_size: 3.0
+        ("SG103", 9, 13),  # stride: true
+    ],
+    "nonpositive_values.json": [
+        ("SG104", 4, 27),  # input shape [28, 0, 1]: the 0
+        ("SG104", 6, 35),  # filters: 0
+        ("SG104", 8, 33),  # rate: 1.0
+        ("SG104", 9, 32),  # units: -10
+    ],
+    "bad_padding.yaml": [
+        ("SG104", 6, 57),  # padding: full
+        ("SG103", 7, 57),  # padding: [1, 1, 1, 1]
+        ("SG103", 8, 37),  # zero_padding2d padding: same
+    ],
+    "bad_activation.yaml": [("SG104", 6, 60)],  # activation: ReLU
+    "duplicate_layer_names.yaml": [("SG107", 7, 26)],  # the second name: conv
+    "inputs_unknown_layer.yaml": [("SG108", 6, 69)],  # inputs: [inputs]
+    "inputs_later_layer.yaml": [("SG108", 6, 69)],  # inputs: [flat]
+    # SG2xx: the shape pass
+    "kernel_too_large.yaml": [("SG201", 8, 59)],  # conv3's kernel_size on a 2x2 input
+    "expect_mismatch.yaml": [("SG202", 6, 74)],  # the expect of the first conv2d
+    "dense_on_rank3.yaml": [("SG203", 7, 5)],  # the dense layer's mapping
+    "flatten_twice.json": [("SG203", 8, 5)],  # the second flatten's mapping
+    "groups_not_dividing.yaml": [("SG204", 6, 57)],  # groups: 2
+    "stride_with_dilation.json": [("SG205", 6, 82)],  # dilation: 2
+    "softmax_on_conv.yaml": [("SG206", 6, 61)],  # activation: softmax
+}
+
+# Total parameters (trainable and not) of the example specs, as Keras' count_params().
+TOTAL_PARAMS = {
+    "cifar10_cnn.yaml": 122_570,
+    "lenet5.yaml": 61_706,
+    "alexnet.json": 62_378_344,
+    "vgg_style.yaml": 289_642,
+}
+
+
+def _spec_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+
+
+def _run(path: Path) -> tuple[list[Diagnostic], Graph | None]:
+    """Load, parse and shape-check one file, stopping at the first stage that cannot go on.
+
+    A file that does not load stops at loading; a document without any parsed layer (a bad
+    format version, no usable 'layers') stops at the schema. Otherwise the shape pass runs
+    on the layers that passed the schema, as `specgen.check.check_file` does, so that one
+    run reports all problems of a file.
+    """
+    document, problem = load_document(path)
+    if document is None:
+        assert problem is not None
+        return [problem], None
+    parsed = parse_spec(document)
+    if not parsed.layers:
+        return list(parsed.diagnostics), None
+    graph, found = build_graph(parsed, document)
+    return [*parsed.diagnostics, *found], graph if parsed.spec is not None else None
+
+
+def diagnose(path: Path) -> list[Diagnostic]:
+    """Every finding (errors and warnings) of one spec file."""
+    return _run(path)[0]
+
+
+def _errors(diagnostics: list[Diagnostic]) -> set[tuple[str, int | None, int | None]]:
+    return {
+        (
+            d.code,
+            d.position.line if d.position else None,
+            d.position.column if d.position else None,
+        )
+        for d in diagnostics
+        if d.severity is Severity.ERROR
+    }
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_spec_reports_exactly_the_expected_errors(name: str) -> None:
+    path = INVALID / name
+    diagnostics = diagnose(path)
+    assert _errors(diagnostics) == set(EXPECTED[name]), "\n".join(
+        f"{d.code} {d.position}: {d.message}" for d in diagnostics
+    )
+    # Each expected error is reported once, not once per validation pass.
+    assert len([d for d in diagnostics if d.severity is Severity.ERROR]) == len(EXPECTED[name])
+
+
+def test_every_invalid_spec_has_expectations() -> None:
+    files = {p.name for p in INVALID.iterdir() if p.is_file()}
+    assert files, f"no spec files in {INVALID}"
+    assert files - EXPECTED.keys() == set(), "add the new files to EXPECTED"
+    assert EXPECTED.keys() - files == set(), "EXPECTED lists files that do not exist"
+
+
+@pytest.mark.parametrize("path", _spec_files(SPECS), ids=lambda p: p.name)
+def test_example_spec_is_valid(path: Path) -> None:
+    diagnostics, graph = _run(path)
+    errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+    # An `expect` that differs from the computed shape would be an SG202 error here.
+    assert errors == [], "\n".join(f"{d.code} {d.position}: {d.message}" for d in errors)
+    assert graph is not None
+    for node in graph.layers():
+        assert node.layer is not None
+        if node.layer.expect is not None:
+            assert node.layer.expect == node.output, node.name
+    if path.name in TOTAL_PARAMS:
+        assert graph.total_params == TOTAL_PARAMS[path.name]
+
+
+def test_example_specs_with_known_totals_exist() -> None:
+    names = {p.name for p in _spec_files(SPECS)}
+    assert TOTAL_PARAMS.keys() <= names
