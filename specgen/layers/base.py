@@ -33,6 +33,9 @@ Pads = tuple[Pair, Pair]
 
 # Big enough for any real network, small enough that emitted code and arithmetic stay sane.
 MAX_DIM = 2**31 - 1
+# Names become Python attributes and Keras layer names; 40 characters keep every emitted
+# line within ruff's default 88 columns, with room for helper suffixes like `_pad`.
+MAX_NAME = 40
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -123,9 +126,10 @@ def _zero_padding(value: object) -> Pads:
 def _identifier(value: object) -> str:
     if not isinstance(value, str):
         raise _wrong_type("a name (string)", value)
-    if not _IDENTIFIER.match(value) or len(value) > 64:
+    if not _IDENTIFIER.match(value) or len(value) > MAX_NAME:
         raise _out_of_range(
-            "expected an identifier matching [A-Za-z_][A-Za-z0-9_]* (at most 64 characters)",
+            f"expected an identifier matching [A-Za-z_][A-Za-z0-9_]* (at most {MAX_NAME} "
+            "characters)",
             value,
         )
     if keyword.iskeyword(value):
@@ -180,7 +184,7 @@ _NOT_KEYWORD = "(?!(?:" + "|".join(keyword.kwlist) + ")$)"
 _IDENT_SCHEMA = {
     "type": "string",
     "pattern": f"^{_NOT_KEYWORD}[A-Za-z_][A-Za-z0-9_]*$",
-    "maxLength": 64,
+    "maxLength": MAX_NAME,
 }
 _LAYER_NAME_SCHEMA = {**_IDENT_SCHEMA, "not": {"const": "input"}}
 

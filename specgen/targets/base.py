@@ -79,20 +79,29 @@ def file_label(path: str) -> str:
     'x_y_z.json'
     """
     base = path.replace("\\", "/").rsplit("/", 1)[-1]
-    return re.sub(r"[^A-Za-z0-9._-]", "_", base)[:80] or "spec"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", base)[:50] or "spec"
 
 
-def class_name(name: str) -> str:
+def class_name(name: str, taken: Iterable[str] = ()) -> str:
     """PascalCase class name from a spec name: ``cifar10_cnn`` -> ``Cifar10Cnn``.
+
+    A result that is a keyword or one of the module's own names (`taken`) gets a
+    ``Model`` suffix, so the class never shadows an import or a helper.
 
     >>> class_name("cifar10_cnn")
     'Cifar10Cnn'
     >>> class_name("_x")
     'X'
+    >>> class_name("none"), class_name("f", taken={"F"})
+    ('NoneModel', 'FModel')
     """
     parts = [p for p in name.split("_") if p]
     result = "".join(p[0].upper() + p[1:] for p in parts) or "Model"
-    return identifier(result if not result[0].isdigit() else "Model" + result)
+    if result[0].isdigit():
+        result = "Model" + result
+    if keyword.iskeyword(result) or result in set(taken):
+        result += "Model"
+    return identifier(result)
 
 
 class Namespace:
@@ -175,13 +184,15 @@ class Target:
     name: ClassVar[str]
     template: ClassVar[str]
     reserved: ClassVar[frozenset[str]]
+    # Module-level names of the emitted file (imports, helpers) a class must not shadow.
+    module_names: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, graph: Graph, spec_file: str, spec_bytes: bytes) -> None:
         self.graph = graph
         self.names = Namespace(self.reserved)
         self.out = Lowered(
             name=graph.name,
-            class_name=class_name(graph.name),
+            class_name=class_name(graph.name, self.module_names),
             spec_file=file_label(spec_file),
             spec_sha256=hashlib.sha256(spec_bytes).hexdigest(),
             input_shape=graph.input_shape,

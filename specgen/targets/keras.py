@@ -45,6 +45,7 @@ class KerasTarget(Target):
     name = "keras"
     template = "model.py.j2"
     reserved = frozenset({"keras", "layers", "build_model", "x"})
+    module_names = frozenset({"keras", "layers", "build_model"})
 
     def output_name(self, node: Node, attr: str) -> str:
         return "x"

@@ -123,6 +123,7 @@ class PyTorchTarget(Target):
     name = "pytorch"
     template = "model.py.j2"
     reserved = frozenset({"torch", "nn", "build_model", "x", "self"}) | NN_MODULE_ATTRIBUTES
+    module_names = frozenset({"torch", "nn", "F", "AvgPool2dSame", "build_model"})
 
     def lower(self) -> Lowered:
         for node in self.graph.layers():
@@ -131,6 +132,14 @@ class PyTorchTarget(Target):
                     node,
                     f"a submodule named {node.name!r} (it would shadow nn.Module.{node.name})",
                     "rename the layer",
+                )
+            elif node.name.startswith("_"):
+                # nn.Module keeps its own state in underscore attributes (_modules,
+                # _version, ... varying across releases) and Python mangles '__x'.
+                self.unsupported(
+                    node,
+                    f"a submodule named {node.name!r} (underscore names belong to nn.Module)",
+                    "rename the layer without a leading underscore",
                 )
         return super().lower()
 
