@@ -72,3 +72,26 @@ def test_pre_commit_entry_passes_good_specs_and_fails_bad_ones() -> None:
     assert "Traceback" not in fail.stderr
     reported = {line.split(":", 1)[0] for line in fail.stderr.splitlines() if "error[SG" in line}
     assert reported == set(bad)  # every bad file has at least one finding
+
+
+def test_readme_shows_the_emitted_code_that_specgen_really_emits() -> None:
+    for target in ("keras", "pytorch"):
+        golden = (ROOT / "tests" / "golden" / f"cifar10_cnn.{target}.py").read_text("utf-8")
+        marker = f"$ specgen emit specs/cifar10_cnn.yaml --target {target}\n```\n\n```python\n"
+        shown = README.split(marker, 1)[1].split("\n```", 1)[0]
+        assert shown + "\n" == golden
+
+
+def test_readme_summary_is_what_summary_prints() -> None:
+    import subprocess
+    import sys
+
+    shown = README.split("$ specgen summary specs/cifar10_cnn.yaml\n", 1)[1].split("\n```")[0]
+    run = subprocess.run(
+        [sys.executable, "-m", "specgen", "summary", "specs/cifar10_cnn.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0
+    assert run.stdout.rstrip("\n") == shown
