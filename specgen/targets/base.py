@@ -228,6 +228,10 @@ class Target:
                 self.unsupported(node, f"layer type {node.kind!r}", "no lowering exists")
                 continue
             method(node)
+            if node.name not in self.vars:
+                # Refused (an SG401 finding): let the rest lower on, to find every
+                # finding in one run. Nothing is rendered when there are findings.
+                self.vars[node.name] = self.source_of(node)
         self.out.output_var = self.vars[self.graph.output.name]
         return self.out
 
