@@ -32,13 +32,24 @@ def _zero(pads: Pads) -> bool:
     return pads == ((0, 0), (0, 0))
 
 
-def _same_pads(node: Node, kernel: tuple[int, int], stride: tuple[int, int]) -> Pads:
+def _keras_padding(
+    node: Node, padding: str | Pads, window: tuple[int, int], stride: tuple[int, int]
+) -> str | None:
+    """The Keras padding mode that is exactly `padding`, or None when there is none.
+
+    Explicit padding that equals what 'same' resolves to on this input is 'same'.
+    """
+    if isinstance(padding, str):
+        return padding
+    if _zero(padding):
+        return "valid"
     dilation = getattr(node.layer, "dilation", (1, 1))
     h, w = node.input_shapes[0][:2]
-    return (
-        same_padding(h, kernel[0], stride[0], dilation[0]),
-        same_padding(w, kernel[1], stride[1], dilation[1]),
+    same = (
+        same_padding(h, window[0], stride[0], dilation[0]),
+        same_padding(w, window[1], stride[1], dilation[1]),
     )
+    return "same" if padding == same else None
 
 
 class KerasTarget(Target):
@@ -86,17 +97,12 @@ class KerasTarget(Target):
     def lower_conv2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, Conv2D) and node.padding is not None
-        padding = layer.padding
-        if not isinstance(padding, str):
-            if _zero(padding):
-                padding = "valid"
-            elif padding == _same_pads(node, layer.kernel_size, layer.stride):
-                padding = "same"
-            else:
-                attr = self.helper_name(node, "pad")
-                pad = Call.of("layers.ZeroPadding2D", padding=padding, name=attr)
-                self.add(node, pad, attr=attr)
-                padding = "valid"
+        padding = _keras_padding(node, layer.padding, layer.kernel_size, layer.stride)
+        if padding is None:  # asymmetric or larger than 'same': pad with zeros first
+            attr = self.helper_name(node, "pad")
+            pad = Call.of("layers.ZeroPadding2D", padding=layer.padding, name=attr)
+            self.add(node, pad, attr=attr)
+            padding = "valid"
         fused = self.fused(node, layer.activation)
         self.add(
             node,
@@ -118,20 +124,15 @@ class KerasTarget(Target):
     def _pool(self, node: Node, keras_class: str) -> None:
         layer = node.layer
         assert isinstance(layer, MaxPool2D | AvgPool2D)
-        padding = layer.padding
-        if not isinstance(padding, str):
-            if _zero(padding):
-                padding = "valid"
-            elif padding == _same_pads(node, layer.pool_size, layer.strides):
-                padding = "same"
-            else:
-                self.unsupported(
-                    node,
-                    f"explicit pooling padding {[list(p) for p in padding]}",
-                    "Keras pools only with padding 'valid' or 'same'; use one of those, or a "
-                    "zero_padding2d layer before it if zeros may take part in the result",
-                )
-                return
+        padding = _keras_padding(node, layer.padding, layer.pool_size, layer.strides)
+        if padding is None:
+            self.unsupported(
+                node,
+                f"explicit pooling padding {[list(p) for p in layer.padding]}",
+                "Keras pools only with padding 'valid' or 'same'; use one of those, or a "
+                "zero_padding2d layer before it if zeros may take part in the result",
+            )
+            return
         self.add(
             node,
             Call.of(

@@ -119,6 +119,15 @@ def _symmetric(pads: Pads) -> tuple[int, int] | None:
     return (t, left) if t == b and left == right else None
 
 
+def _pool_own_padding(pads: Pads, window: tuple[int, int]) -> tuple[int, int] | None:
+    """Padding that PyTorch's pooling layers take themselves: symmetric, at most half the
+    window. None: the target must pad explicitly first."""
+    symmetric = _symmetric(pads)
+    if symmetric is None or symmetric[0] * 2 > window[0] or symmetric[1] * 2 > window[1]:
+        return None
+    return symmetric
+
+
 class PyTorchTarget(Target):
     name = "pytorch"
     template = "model.py.j2"
@@ -179,11 +188,10 @@ class PyTorchTarget(Target):
     def lower_max_pool2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, MaxPool2D) and node.padding is not None
-        symmetric = _symmetric(node.padding)
         k = layer.pool_size
-        if symmetric is None or symmetric[0] * 2 > k[0] or symmetric[1] * 2 > k[1]:
-            # MaxPool2d's own padding is symmetric and at most half the window; beyond
-            # that, pad with -inf so that padding can never be the maximum.
+        symmetric = _pool_own_padding(node.padding, k)
+        if symmetric is None:
+            # Beyond MaxPool2d's own padding, pad with -inf: padding never wins a max.
             pad = Call.of("nn.ConstantPad2d", _torch_pad(node.padding), value=NEG_INF)
             self.add(node, pad, attr=self.helper_name(node, "pad"))
             symmetric = (0, 0)
@@ -202,9 +210,9 @@ class PyTorchTarget(Target):
     def lower_avg_pool2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, AvgPool2D) and node.padding is not None
-        symmetric = _symmetric(node.padding)
         k = layer.pool_size
-        if symmetric is None or symmetric[0] * 2 > k[0] or symmetric[1] * 2 > k[1]:
+        symmetric = _pool_own_padding(node.padding, k)
+        if symmetric is None:
             self.out.helpers.add("AvgPool2dSame")
             call = Call.of(
                 "AvgPool2dSame",
