@@ -14,13 +14,12 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from specgen import __version__
 from specgen.check import FileResult, UsageProblem, check_file, check_target, locate
 from specgen.report import SUMMARY_RENDERERS, VALIDATE_REPORTERS, FileOutcome, format_diagnostic
 
 # The target names, spelled out here so that `validate` need not import the targets.
 TARGET_NAMES = ("keras", "pytorch")
-
-ISSUES_URL = "https://github.com/specgen/specgen/issues"
 
 # Enums derive from the reporter dicts, so a new reporter is one dict entry.
 ValidateFormat = enum.StrEnum("ValidateFormat", {k: k for k in VALIDATE_REPORTERS})  # type: ignore[misc]
@@ -37,6 +36,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"specgen {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Check CNN architecture specs and emit Keras or PyTorch source from them."""
 
 
 def _usage_exit(messages: list[str]) -> NoReturn:
@@ -159,8 +176,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(1)
     except Exception as error:
         print(
-            f"specgen: internal error ({type(error).__name__}); this is a bug in specgen, "
-            f"please report it at {ISSUES_URL} with the spec that caused it",
+            f"specgen: internal error ({type(error).__name__}); this is a bug in specgen "
+            f"{__version__}, please report it with the spec file that caused it",
             file=sys.stderr,
         )
         sys.exit(3)

@@ -57,18 +57,21 @@ def _counts(files: Sequence[FileOutcome]) -> tuple[int, int]:
     return errors, len(diags) - errors
 
 
+def closing_line(files: Sequence[FileOutcome]) -> str:
+    errors, warnings = _counts(files)
+    failed = sum(f.failed for f in files)
+    noun = "file" if len(files) == 1 else "files"
+    return (
+        f"specgen: {len(files)} {noun} checked, {failed} failed: "
+        f"{errors} error(s), {warnings} warning(s)"
+    )
+
+
 def report_text(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
     for f in files:
         for d in f.diagnostics:
             print(format_diagnostic(d), file=err)
-    errors, warnings = _counts(files)
-    failed = sum(f.failed for f in files)
-    noun = "file" if len(files) == 1 else "files"
-    print(
-        f"specgen: {len(files)} {noun} checked, {failed} failed: "
-        f"{errors} error(s), {warnings} warning(s)",
-        file=err,
-    )
+    print(closing_line(files), file=err)
 
 
 def report_json(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
@@ -106,10 +109,7 @@ def report_github(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> Non
             props.append(f"title={_gh_escape(f'specgen {d.code}', prop=True)}")
             body = d.message + (f"\nhint: {d.hint}" if d.hint else "")
             print(f"::{d.severity.value} {','.join(props)}::{_gh_escape(body)}", file=out)
-    errors, warnings = _counts(files)
-    print(
-        f"specgen: {len(files)} file(s) checked: {errors} error(s), {warnings} warning(s)", file=err
-    )
+    print(closing_line(files), file=err)
 
 
 Reporter = Callable[[Sequence[FileOutcome], TextIO, TextIO], None]

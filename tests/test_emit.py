@@ -774,3 +774,18 @@ def test_wheel_ships_templates_and_emits_outside_the_repo(tmp_path: Path) -> Non
         check=True,
     )
     assert str(venv) in where.stdout, where.stdout
+
+
+def test_cli_target_names_match_the_target_registry() -> None:
+    """`validate --target` spells the names out to avoid importing the targets."""
+    from specgen import cli
+
+    assert set(cli.TARGET_NAMES) == set(TARGETS)
+
+
+def test_version_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from specgen import __version__
+
+    run = run_cli(capsys, "--version")
+    assert run.code == 0
+    assert run.out.strip() == f"specgen {__version__}"
