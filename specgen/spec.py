@@ -103,20 +103,27 @@ def _validate(document: Document) -> tuple[Spec | None, list[Diagnostic]]:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as error:
-        diagnostics = [_diagnostic(e, document) for e in error.errors()]
-        return None, _dedupe(_drop_missing_explained_by_typo(diagnostics))
+        errors = error.errors()
+        # `kernal_size` gives 'unknown key' (did you mean 'kernel_size'?) and 'missing
+        # kernel_size': one mistake, so only the first, which names the fix, is kept.
+        fixes = {fix for e in errors if (fix := _typo_fix(e, document)) is not None}
+        diagnostics = [
+            d
+            for d in map(_diagnostic, errors, [document] * len(errors))
+            if not (d.code == "SG101" and d.json_path in fixes)
+        ]
+        return None, _dedupe(diagnostics)
     return spec, []
 
 
-def _drop_missing_explained_by_typo(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """`kernal_size` gives 'unknown key' with 'did you mean kernel_size?' and 'missing
-    kernel_size': one mistake, so only the first, which names the fix, is kept."""
-    suggested = {
-        (*d.json_path[:-1], d.hint.removeprefix("did you mean ").strip("'?"))
-        for d in diagnostics
-        if d.code == "SG102" and d.hint and d.hint.startswith("did you mean ")
-    }
-    return [d for d in diagnostics if not (d.code == "SG101" and d.json_path in suggested)]
+def _typo_fix(error: ErrorDetails, document: Document) -> JsonPath | None:
+    """For an unknown key close to an allowed one: the path of the key it was meant to be."""
+    if error["type"] != "extra_forbidden":
+        return None
+    path = _data_path(error["loc"], document.data)
+    model = _model_at(path[:-1], document.data)
+    suggestion = _suggest(str(path[-1]), _fields(model)) if model else None
+    return (*path[:-1], suggestion) if suggestion else None
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -222,9 +229,9 @@ def _diagnostic(error: ErrorDetails, document: Document) -> Diagnostic:
         model = _model_at(parent, data)
         allowed = _fields(model) if model else []
         message = f"{prefix}unknown key {field_name!r}"
-        suggestion = _suggest(str(field_name), allowed)
-        if suggestion:
-            hint = f"did you mean {suggestion!r}?"
+        fix = _typo_fix(error, document)
+        if fix is not None:
+            hint = f"did you mean {fix[-1]!r}?"
         elif allowed:
             hint = "allowed keys: " + ", ".join(allowed)
         position = document.locate(path, key=True)
