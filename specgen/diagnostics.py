@@ -159,17 +159,3 @@ def show_value(value: object) -> str:
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{text} ({type_name(value)})"
-
-
-def quote(value: object) -> str:
-    """Quote user text for a message so that it can never forge a line or a field.
-
-    >>> quote("conv1")
-    "'conv1'"
-    >>> quote("a\\nerror[SG000]: forged")
-    "'a\\\\nerror[SG000]: forged'"
-    """
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return repr(text)

@@ -12,8 +12,11 @@ import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from pydantic import TypeAdapter, ValidationError
+
 from specgen.diagnostics import Diagnostic, JsonPath, Severity
 from specgen.layers import LayerBase, Pads, Shape, ShapeIssue, Window
+from specgen.layers.base import ShapeSpec
 from specgen.load import Document
 from specgen.spec import ParsedSpec
 
@@ -56,7 +59,6 @@ class Node:
     non_trainable: int = 0
     macs: int = 0
     receptive_field: ReceptiveField | None = None
-    formulas: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -134,12 +136,22 @@ def _raw_identity(raw: object) -> tuple[str | None, str]:
     return valid_name, kind if isinstance(kind, str) and kind.isidentifier() else "layer"
 
 
+_SHAPE = TypeAdapter[Shape](ShapeSpec)
+
+
 def _raw_expect(raw: object) -> Shape | None:
-    expect = raw.get("expect") if isinstance(raw, dict) else None
-    valid = isinstance(expect, list) and len(expect) in (1, 3)
-    if valid and all(type(v) is int and v > 0 for v in expect):  # type: ignore[union-attr]
-        return tuple(expect)  # type: ignore[arg-type]
-    return None
+    """The `expect` of a layer that failed the schema, if that one field is valid."""
+    if not isinstance(raw, dict) or "expect" not in raw:
+        return None
+    try:
+        return _SHAPE.validate_python(raw["expect"])
+    except ValidationError:
+        return None
+
+
+def _inputs_of(layer: LayerBase, index: int, names: list[str]) -> list[str]:
+    """A layer's inputs: its own `inputs`, else the previous layer (the model input first)."""
+    return layer.inputs or [INPUT if index == 0 else names[index - 1]]
 
 
 def build_graph(parsed: ParsedSpec, document: Document) -> tuple[Graph | None, list[Diagnostic]]:
@@ -210,7 +222,7 @@ def build_graph(parsed: ParsedSpec, document: Document) -> tuple[Graph | None, l
             if expect is not None and name not in stand_ins:
                 stand_ins[name] = expect
             continue
-        inputs = layer.inputs or [INPUT if index == 0 else names[index - 1]]
+        inputs = _inputs_of(layer, index, names)
         wiring_ok = True
         for ref in inputs:
             if ref == INPUT or (ref in first_index and first_index[ref] < index):
@@ -282,7 +294,6 @@ def build_graph(parsed: ParsedSpec, document: Document) -> tuple[Graph | None, l
             non_trainable=result.non_trainable,
             macs=result.macs,
             receptive_field=_receptive_field(sources[0], result.output, result.window),
-            formulas=result.formulas,
         )
     _check_all_used(parsed, names, located)
     invalid = parsed.spec is None or failed
@@ -297,7 +308,7 @@ def _check_all_used(parsed: ParsedSpec, names: list[str], located: Callable[...,
     for index, layer in enumerate(parsed.layers):
         if layer is None:
             return  # wiring of a broken layer is unknown: do not guess
-        used.update(layer.inputs or [INPUT if index == 0 else names[index - 1]])
+        used.update(_inputs_of(layer, index, names))
     for index, name in enumerate(names[:-1]):
         if name not in used:
             located(

@@ -329,11 +329,10 @@ class _ComposeLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            mark = event.start_mark
             raise LoadError(
                 "SG004",
                 "YAML anchors and aliases are not supported in specs",
-                Position(mark.line + 1, mark.column + 1),
+                _event_position(event),
                 hint="write the values out; reusable blocks come as a spec feature",
             )
         return super().compose_node(parent, index)
@@ -341,8 +340,7 @@ class _ComposeLoader(yaml.SafeLoader):
 
 def _yaml_error_position(error: yaml.YAMLError, text: str) -> Position | None:
     if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
-        mark = error.problem_mark
-        return Position(mark.line + 1, mark.column + 1)
+        return _position(error.problem_mark)
     if isinstance(error, yaml.reader.ReaderError):
         before = text[: error.position]
         return Position(before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1)
@@ -380,8 +378,12 @@ def _codepoint(character: int | str) -> int:
 
 
 def _event_position(event: yaml.Event) -> Position | None:
-    mark = event.start_mark
-    return Position(mark.line + 1, mark.column + 1) if mark is not None else None
+    return _position(event.start_mark) if event.start_mark is not None else None
+
+
+def _position(mark: Any) -> Position:
+    """PyYAML's 0-based mark as a 1-based position."""
+    return Position(mark.line + 1, mark.column + 1)
 
 
 def _parse_yaml(text: str) -> Document:
@@ -424,7 +426,7 @@ def _parse_yaml(text: str) -> Document:
 
 
 def _mark(node: yaml.Node) -> Position:
-    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+    return _position(node.start_mark)
 
 
 def _yaml_value(

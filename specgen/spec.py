@@ -164,9 +164,8 @@ def _model_at(path: JsonPath, data: Any) -> type[BaseModel] | None:
         return Spec
     if path == ("input",):
         return InputSpec
-    if len(path) == 2 and path[0] == "layers" and isinstance(path[1], int):
-        layer = data["layers"][path[1]]
-        kind = layer.get("type") if isinstance(layer, dict) else None
+    if len(path) == 2 and path[0] == "layers":
+        kind = _raw_type(path, data)
         if isinstance(kind, str):
             return LAYER_TYPES.get(kind)
     return None
@@ -185,7 +184,7 @@ def _suggest(word: str, choices: list[str]) -> str | None:
 def _layer_label(path: JsonPath, data: Any) -> str:
     if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
         layer = data["layers"][path[1]]
-        kind = layer.get("type") if isinstance(layer, dict) else None
+        kind = _raw_type(path, data)
         name = layer.get("name") if isinstance(layer, dict) else None
         # An unknown or ill-typed type is user text: quote it like any other.
         shown = kind if isinstance(kind, str) and kind in LAYER_TYPES else None
@@ -200,7 +199,9 @@ def _layer_label(path: JsonPath, data: Any) -> str:
 
 
 def _raw_type(path: JsonPath, data: Any) -> object:
-    layer = data["layers"][path[1]] if len(path) >= 2 and path[0] == "layers" else None
+    """The `type` value, as written, of the layer that `path` leads into (None if none)."""
+    in_layer = len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int)
+    layer = data["layers"][path[1]] if in_layer else None
     return layer.get("type") if isinstance(layer, dict) else None
 
 
@@ -241,14 +242,12 @@ def _diagnostic(error: ErrorDetails, document: Document) -> Diagnostic:
         message = f"{prefix}missing required key {field_name!r}"
         if model is not None and issubclass(model, LayerBase):
             required = [n for n, f in model.model_fields.items() if f.is_required() and n != "type"]
-            hint = f"{model.model_fields['type'].annotation.__args__[0]} needs: " + ", ".join(  # type: ignore[union-attr]
-                required
-            )
+            hint = f"{_raw_type(path, data)} needs: " + ", ".join(required)
     elif kind == "union_tag_invalid" and not isinstance(_raw_type(path, data), str):
         code = "SG103"
+        got = show_value(_raw_type(path, data))
         path = (*path, "type")
         position = document.locate(path)
-        got = show_value(_raw_type(path[:-1], data))
         message = f"{prefix}type: expected a layer type name (string), got {got}"
         hint = "layer types: " + ", ".join(sorted(LAYER_TYPES))
     elif kind == "union_tag_invalid":

@@ -15,7 +15,7 @@ import hashlib
 import keyword
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -289,7 +289,3 @@ def template_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent.parent / "templates"
-
-
-def join_lines(lines: Sequence[str]) -> str:
-    return "\n".join(lines)
