@@ -1,4 +1,4 @@
-"""One file through the front half of the compiler: load -> spec -> graph.
+"""One file through the front half of the compiler: load -> expand -> spec -> graph.
 
 A failure at any stage is a value in the returned `FileResult`, so one bad file never
 stops the others. Only I/O problems (missing file, unreadable path) raise `OSError`:
@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from specgen.diagnostics import Diagnostic, Report
+from specgen.expand import Expansion, expand
 from specgen.graph import Graph, build_graph
 from specgen.load import SUFFIXES, Document, load_document
 from specgen.spec import Spec, parse_spec
@@ -26,7 +27,8 @@ class FileResult:
     report: Report
     spec: Spec | None = None
     graph: Graph | None = None
-    document: Document | None = None
+    document: Document | None = None  # the flat (expanded) document
+    expansion: Expansion | None = None
 
 
 def display_path(path: Path) -> str:
@@ -50,20 +52,49 @@ def check_file(path: Path) -> FileResult:
         assert problem is not None
         result.report.add(problem)
     else:
-        result.document = document
-        parsed = parse_spec(document)
-        result.report.extend(parsed.diagnostics)
-        if parsed.layers:
-            graph, found = build_graph(parsed, document)
-            result.report.extend(found)
-            if parsed.spec is not None:
-                result.spec, result.graph = parsed.spec, graph
+        expansion = expand(document, shown)
+        result.report.extend(expansion.diagnostics)
+        result.expansion = expansion
+        flat = expansion.document
+        if flat is not None:
+            result.document = flat
+            parsed = parse_spec(flat, expansion.holes)
+            found = parsed.diagnostics
+            if parsed.layers:
+                graph, more = build_graph(parsed, flat, expansion.origins)
+                found = [*found, *more]
+                if parsed.spec is not None:
+                    result.spec, result.graph = parsed.spec, graph
+            result.report.extend(locate(found, result))
     # In file order, as a compiler reports; findings without a position come first.
     result.report.diagnostics = sorted(
-        (replace(d, file=shown) for d in result.report.diagnostics),
+        _fold_instances([replace(d, file=shown) for d in result.report.diagnostics]),
         key=lambda d: (d.position.line, d.position.column) if d.position else (0, 0),
     )
     return result
+
+
+def _fold_instances(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One finding per place in the file: a mistake inside a block used ten times is
+    reported once, at the block, with a note counting the other instances."""
+    first: dict[tuple[object, ...], int] = {}
+    extra: dict[int, int] = {}
+    out: list[Diagnostic] = []
+    for d in diagnostics:
+        if not d.notes:
+            out.append(d)
+            continue
+        key = (d.code, d.severity, d.position, d.json_path)
+        if key in first:
+            extra[first[key]] = extra.get(first[key], 0) + 1
+            continue
+        first[key] = len(out)
+        out.append(d)
+    for index, count in extra.items():
+        d = out[index]
+        more = f"the same in {count} more instance{'s' if count > 1 else ''}"
+        out[index] = replace(d, notes=(*d.notes, more))
+    return out
 
 
 def check_target(result: FileResult, target: str) -> None:
@@ -76,13 +107,20 @@ def check_target(result: FileResult, target: str) -> None:
 
 
 def locate(diagnostics: list[Diagnostic], result: FileResult) -> list[Diagnostic]:
-    """Give target findings the file and position of the layer they name."""
-    document = result.document
-    return [
-        replace(
-            d,
-            file=result.path,
-            position=document.locate(d.json_path) if document is not None else None,
-        )
-        for d in diagnostics
-    ]
+    """Point findings made on the flat spec at the file: its position, its JSON path, and
+    for layers expanded from blocks a note per enclosing block use."""
+    document, expansion = result.document, result.expansion
+    out = []
+    for d in diagnostics:
+        position = d.position
+        if position is None and document is not None:
+            position = document.locate(d.json_path)
+        notes = d.notes
+        path = d.json_path
+        if expansion is not None:
+            origin = expansion.origin_of(path)
+            if origin is not None and origin.uses:
+                notes = (*notes, *origin.notes(result.path))
+            path = expansion.source_path(path)
+        out.append(replace(d, file=result.path, position=position, json_path=path, notes=notes))
+    return out

@@ -38,9 +38,14 @@ CODES: dict[str, str] = {
     "SG105": "unknown layer type",
     "SG106": "missing or unsupported format version ('specgen:')",
     "SG107": "a layer name is used twice",
-    "SG108": "'inputs' names a layer that does not exist or comes later",
+    "SG108": "'inputs' or 'outputs' names a layer that does not exist or comes later",
     "SG109": "a layer gets the wrong number of inputs",
-    "SG110": "a layer's output is never used (only the last layer may be a model output)",
+    "SG110": "a layer's output is never used and it is not one of the model's outputs",
+    "SG111": "a block use names a block that is not defined",
+    "SG112": "a block parameter is unknown, or a required one is missing",
+    "SG113": "a block uses itself, directly or through other blocks",
+    "SG114": "expanding the blocks would exceed the limit on layers or nesting depth",
+    "SG115": "an expanded layer or instance name is not a valid name",
     # SG2xx: the shape pass
     "SG201": "a kernel or pooling window does not fit its (padded) input",
     "SG202": "the computed output shape differs from 'expect'",
@@ -48,8 +53,11 @@ CODES: dict[str, str] = {
     "SG204": "groups does not divide the input channels or the filters",
     "SG205": "stride > 1 together with dilation > 1 (Keras refuses it)",
     "SG206": "softmax on an output that is not rank 1",
+    "SG207": "the inputs of a merge layer have shapes that do not fit together",
+    "SG208": "a concatenate axis is out of range for its inputs' rank",
     # SG3xx: warnings (fail `validate` only with --strict)
     "SG301": "a pooling window silently drops rows or columns of its input",
+    "SG302": "a block is defined but never used",
     # SG4xx: what a target cannot express exactly (emit, validate --target)
     "SG401": "the target framework cannot express this layer exactly",
 }
@@ -91,6 +99,8 @@ class Diagnostic:
     json_path: JsonPath = ()
     position: Position | None = None
     file: str = ""
+    # Context lines, e.g. which block instance an expanded layer belongs to.
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.code not in CODES:  # a typo here is a bug in specgen, catch it in tests

@@ -162,3 +162,45 @@ def dense_params(in_features: int, units: int, use_bias: bool) -> int:
     65600
     """
     return in_features * units + (units if use_bias else 0)
+
+
+def broadcast_shapes(
+    shapes: list[tuple[int, ...]],
+) -> tuple[tuple[int, ...] | None, int]:
+    """NumPy-style broadcast of equal-rank shapes: per axis all sizes equal or 1.
+
+    Returns (output shape, -1), or (None, first axis that does not broadcast).
+
+    >>> broadcast_shapes([(8, 8, 16), (1, 1, 16)])
+    ((8, 8, 16), -1)
+    >>> broadcast_shapes([(8, 8, 16), (4, 4, 16)])
+    (None, 0)
+    """
+    output = []
+    for axis, sizes in enumerate(zip(*shapes, strict=True)):
+        real = {size for size in sizes if size != 1}
+        if len(real) > 1:
+            return None, axis
+        output.append(real.pop() if real else 1)
+    return tuple(output), -1
+
+
+def concatenate_output_shape(
+    shapes: list[tuple[int, ...]], axis: int
+) -> tuple[tuple[int, ...] | None, int]:
+    """Join equal-rank shapes along `axis` (sizes add up); every other axis must match.
+
+    Returns (output shape, -1), or (None, first other axis that differs).
+
+    >>> concatenate_output_shape([(8, 8, 16), (8, 8, 32)], 2)
+    ((8, 8, 48), -1)
+    >>> concatenate_output_shape([(8, 8, 16), (4, 8, 16)], 2)
+    (None, 0)
+    """
+    first = shapes[0]
+    for other in range(len(first)):
+        if other != axis and any(shape[other] != first[other] for shape in shapes):
+            return None, other
+    return tuple(
+        sum(shape[axis] for shape in shapes) if a == axis else size for a, size in enumerate(first)
+    ), -1

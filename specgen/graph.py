@@ -1,26 +1,46 @@
-"""The shape-annotated graph: names resolved, inputs wired, every node's shapes and costs known.
+"""The IR: a dataflow graph of named nodes, and the passes that build and annotate it.
 
-The graph is general from the start (named inputs, a topological order) although the
-first wave of layer types is single-input: merges only add layer types, not a new core.
-The shape pass runs each layer's own rule (`LayerBase.infer`) and re-raises its
-findings with the node's identity and source position, like torch.fx's ShapeProp.
+A closed set of node kinds (torch.fx style): one ``input``, a ``layer`` per spec layer
+and an ``output`` per model output. Every node knows its ordered named inputs, where it
+came from in the file (`Origin`: JSON path and, for expanded blocks, the chain of block
+uses) and, after the shape pass, its shapes, resolved padding, parameters, MACs and
+receptive field.
+
+`build_graph` runs one pass per concern, each reporting what it finds and handing the
+next what it could establish:
+
+1. `name_pass`: each layer's name (given or generated), duplicates (SG107);
+2. `wiring_pass`: references in ``inputs``/``outputs`` (SG108) and arity (SG109);
+3. `shape_pass`: each layer's own rule (`LayerBase.infer`), re-raised with the node's
+   identity (SG2xx); layers that failed stand in with their ``expect``;
+4. `expect_pass` (SG202) and `usage_pass` (SG110);
+5. `receptive_field_pass`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from specgen.diagnostics import Diagnostic, JsonPath, Severity
-from specgen.layers import LayerBase, Pads, Shape, ShapeIssue, Window
-from specgen.layers.base import ShapeSpec
+from specgen.expand import Origin, flat_identity, layer_names
+from specgen.layers import Inferred, LayerBase, Pads, Shape, ShapeIssue, Window
+from specgen.layers.base import ShapeIssues, ShapeSpec
 from specgen.load import Document
 from specgen.spec import ParsedSpec
 
 INPUT = "input"
+
+
+class NodeKind(enum.StrEnum):
+    INPUT = "input"
+    LAYER = "layer"
+    OUTPUT = "output"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +62,31 @@ class ReceptiveField:
             start.append(self.start[a] + ((k - 1) / 2 - p) * self.jump[a])
         return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]))
 
+    @staticmethod
+    def union(fields: list[ReceptiveField]) -> ReceptiveField | None:
+        """The field of a merge: what any of its inputs sees, per output pixel.
+
+        Well defined only when every input steps through the image alike (equal jump):
+        then each output pixel sees the union of its inputs' windows, which are
+        intervals centred on each input's start. Otherwise None (shown as ``-``).
+
+        >>> a = ReceptiveField((3, 3), (1, 1), (1.0, 1.0))
+        >>> b = ReceptiveField((5, 5), (1, 1), (2.0, 2.0))
+        >>> ReceptiveField.union([a, b])
+        ReceptiveField(size=(5, 5), jump=(1, 1), start=(2.0, 2.0))
+        >>> ReceptiveField.union([a, ReceptiveField((2, 2), (2, 2), (0.5, 0.5))]) is None
+        True
+        """
+        if any(f.jump != fields[0].jump for f in fields):
+            return None
+        size, start = [], []
+        for a in (0, 1):
+            low = min(f.start[a] - (f.size[a] - 1) / 2 for f in fields)
+            high = max(f.start[a] + (f.size[a] - 1) / 2 for f in fields)
+            size.append(round(high - low) + 1)
+            start.append((low + high) / 2)
+        return ReceptiveField((size[0], size[1]), fields[0].jump, (start[0], start[1]))
+
 
 INPUT_FIELD = ReceptiveField((1, 1), (1, 1), (0.0, 0.0))
 
@@ -49,8 +94,10 @@ INPUT_FIELD = ReceptiveField((1, 1), (1, 1), (0.0, 0.0))
 @dataclass(slots=True)
 class Node:
     name: str
-    layer: LayerBase | None  # None for the model input
-    index: int | None  # position in the spec's `layers`, None for the input
+    node_kind: NodeKind
+    layer: LayerBase | None  # None for the input and output nodes
+    path: JsonPath  # in the flat (expanded) spec: ('layers', i); () for the input
+    origin: Origin | None  # where the layer is written in the file
     inputs: list[str]
     input_shapes: list[Shape]
     output: Shape
@@ -59,10 +106,13 @@ class Node:
     non_trainable: int = 0
     macs: int = 0
     receptive_field: ReceptiveField | None = None
+    window: Window | None = None  # how an output pixel sees its input (None: pointwise)
+    users: list[str] = field(default_factory=list)  # consumers, in order (outputs too)
 
     @property
     def kind(self) -> str:
-        return self.layer.kind if self.layer is not None else INPUT
+        """The layer type, or the node kind for the input and outputs."""
+        return self.layer.kind if self.layer is not None else self.node_kind.value
 
     @property
     def total_params(self) -> int:
@@ -73,17 +123,24 @@ class Node:
 class Graph:
     name: str
     input_shape: Shape
-    nodes: dict[str, Node] = field(default_factory=dict)  # in topological order
+    nodes: dict[str, Node] = field(default_factory=dict)  # input and layers, topological
+    output_nodes: list[Node] = field(default_factory=list)  # one per model output, in order
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes.values())
 
     def layers(self) -> Iterator[Node]:
-        return (n for n in self.nodes.values() if n.layer is not None)
+        return (n for n in self.nodes.values() if n.node_kind is NodeKind.LAYER)
+
+    @property
+    def outputs(self) -> list[Node]:
+        """The layer nodes whose values the model returns, in order."""
+        return [self.nodes[o.inputs[0]] for o in self.output_nodes]
 
     @property
     def output(self) -> Node:
-        return list(self.nodes.values())[-1]
+        """The first model output (the only one, for most networks)."""
+        return self.outputs[0]
 
     @property
     def params(self) -> int:
@@ -101,39 +158,142 @@ class Graph:
     def macs(self) -> int:
         return sum(n.macs for n in self)
 
+    def is_chain(self) -> bool:
+        """True when every layer reads exactly the one before it (a straight network)."""
+        previous = INPUT
+        for node in self.layers():
+            if node.inputs != [previous]:
+                return False
+            previous = node.name
+        return len(self.output_nodes) == 1 and self.output.name == previous
 
-def layer_names(layers: list[tuple[str | None, str]]) -> list[str]:
-    """Each layer's name: its own, or ``<type>_<n>`` counted per type, skipping taken names.
 
-    `layers` holds (explicit name or None, type) per layer.
+# --- passes ------------------------------------------------------------------------------------
 
-    >>> layer_names([(None, "conv2d"), ("conv2d_2", "conv2d"), (None, "conv2d")])
-    ['conv2d_1', 'conv2d_2', 'conv2d_3']
-    """
-    taken = {name for name, _ in layers if name is not None}
-    counters: dict[str, int] = {}
-    names = []
-    for name, kind in layers:
-        if name is not None:
-            names.append(name)
+
+class _Pass:
+    """Shared state of one `build_graph` run: the parsed spec and the findings so far."""
+
+    def __init__(self, parsed: ParsedSpec, document: Document, origins: list[Origin]) -> None:
+        self.parsed = parsed
+        self.document = document
+        self.origins = origins
+        self.diagnostics: list[Diagnostic] = []
+        self.names: list[str] = []
+        self.kinds: list[str] = []
+
+    def report(
+        self,
+        index: int,
+        key: str | None,
+        code: str,
+        message: str,
+        *,
+        hint: str | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        raw = self.document.data["layers"][index]
+        path: JsonPath = ("layers", index)
+        if key is not None and isinstance(raw, dict) and key in raw:
+            path = (*path, key)
+        self.diagnostics.append(
+            Diagnostic(
+                code,
+                f"layer {self.names[index]!r} ({self.kinds[index]}): {message}",
+                severity=severity,
+                hint=hint,
+                json_path=path,
+                position=self.document.locate(path),
+            )
+        )
+
+
+def name_pass(state: _Pass) -> dict[str, int]:
+    """Every layer's name; the first index of each name (SG107 for the others)."""
+    parsed = state.parsed
+    identities = [
+        (layer.name, layer.kind) if layer is not None else flat_identity(raw)
+        for layer, raw in zip(parsed.layers, parsed.raw_layers, strict=True)
+    ]
+    state.names = layer_names(identities)
+    state.kinds = [kind for _, kind in identities]
+    first: dict[str, int] = {}
+    for index, name in enumerate(state.names):
+        if name in first:
+            state.report(
+                index,
+                "name",
+                "SG107",
+                f"name {name!r} is already used by {_where(state, first[name])}",
+                hint="layer names must be unique in a file (block layers expand to "
+                "'<instance>_<name>')",
+            )
+        else:
+            first[name] = index
+    return first
+
+
+def _where(state: _Pass, index: int) -> str:
+    """How a message refers to another layer: its place in the file."""
+    origin = state.origins[index] if index < len(state.origins) else None
+    if origin is not None and origin.uses:
+        return f"a layer of block instance {origin.uses[-1].instance!r}"
+    path = origin.path if origin is not None else ("layers", index)
+    position = state.document.locate(("layers", index))
+    at = f" (line {position.line})" if position is not None else ""
+    return f"layers[{path[-1]}]{at}" if len(path) == 2 else f"the layer at {path}{at}"
+
+
+def wiring_pass(state: _Pass, first: dict[str, int]) -> list[list[str] | None]:
+    """Each layer's inputs (None where the wiring is wrong, reported)."""
+    parsed, names = state.parsed, state.names
+    wired: list[list[str] | None] = []
+    for index, layer in enumerate(parsed.layers):
+        if layer is None:
+            wired.append(None)
             continue
-        while True:
-            counters[kind] = counters.get(kind, 0) + 1
-            candidate = f"{kind}_{counters[kind]}"
-            if candidate not in taken:
-                break
-        taken.add(candidate)
-        names.append(candidate)
-    return names
+        refs = layer.inputs or [INPUT if index == 0 else names[index - 1]]
+        ok = True
+        for ref in refs:
+            if ref == INPUT or (ref in first and first[ref] < index):
+                continue
+            ok = False
+            if ref in first:
+                problem = f"input {ref!r} comes after this layer"
+                hint = "a layer can only take inputs from layers before it"
+            else:
+                problem = f"input {ref!r} is not a layer name"
+                hint = _did_you_mean(ref, [INPUT, *names[:index]])
+            state.report(index, "inputs", "SG108", problem, hint=hint)
+        if ok and not layer.min_inputs <= len(refs) <= (layer.max_inputs or len(refs)):
+            state.report(
+                index, "inputs", "SG109", _arity_problem(layer, len(refs)), hint=_arity_hint(layer)
+            )
+            ok = False
+        wired.append(list(refs) if ok else None)
+    return wired
 
 
-def _raw_identity(raw: object) -> tuple[str | None, str]:
-    """(name, type) of a layer that failed the schema, as far as they can be trusted."""
-    if not isinstance(raw, dict):
-        return None, "layer"
-    name, kind = raw.get("name"), raw.get("type")
-    valid_name = name if isinstance(name, str) and name.isidentifier() else None
-    return valid_name, kind if isinstance(kind, str) and kind.isidentifier() else "layer"
+def _did_you_mean(ref: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(ref, names, n=1)
+    return f"did you mean {close[0]!r}?" if close else "use 'input' or the name of an earlier layer"
+
+
+def _arity_problem(layer: LayerBase, got: int) -> str:
+    low, high = layer.min_inputs, layer.max_inputs
+    if high == low:
+        want = f"exactly {low} input" + ("s" if low > 1 else "")
+    elif high is None:
+        want = f"at least {low} inputs"
+    else:
+        want = f"{low} to {high} inputs"
+    return f"takes {want}, got {got}"
+
+
+def _arity_hint(layer: LayerBase) -> str:
+    if layer.max_inputs == 1:
+        return "combine several inputs with a merge layer first (add, concatenate, ...)"
+    return "list the layers to merge in 'inputs', e.g. inputs: [conv_a, conv_b]"
 
 
 _SHAPE = TypeAdapter[Shape](ShapeSpec)
@@ -149,119 +309,49 @@ def _raw_expect(raw: object) -> Shape | None:
         return None
 
 
-def _inputs_of(layer: LayerBase, index: int, names: list[str]) -> list[str]:
-    """A layer's inputs: its own `inputs`, else the previous layer (the model input first)."""
-    return layer.inputs or [INPUT if index == 0 else names[index - 1]]
+@dataclass(slots=True)
+class _Shapes:
+    outputs: dict[str, Shape] = field(default_factory=dict)  # checked against real inputs
+    inferred: dict[int, Inferred] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # not part of a real graph
+    stand_ins: dict[str, Shape] = field(default_factory=dict)  # failed, but `expect` known
 
 
-def build_graph(parsed: ParsedSpec, document: Document) -> tuple[Graph | None, list[Diagnostic]]:
-    """Wire the layers into a graph and run the shape pass.
-
-    The graph is None on any error, the schema's included: a graph is only ever built
-    from a fully valid spec.
-
-    Layers that failed the schema (None in ``parsed.layers``) are holes: layers after them
-    are still checked when the hole has a valid ``expect`` to stand in for its output.
-    """
-    diagnostics: list[Diagnostic] = []
-    identities = [
-        (layer.name, layer.kind) if layer is not None else _raw_identity(raw)
-        for layer, raw in zip(parsed.layers, parsed.raw_layers, strict=True)
-    ]
-    names = layer_names(identities)
-    kinds = [kind for _, kind in identities]
-
-    def located(index: int, key: str | None, code: str, message: str, **kw: object) -> None:
-        raw = document.data["layers"][index]
-        path: JsonPath = ("layers", index)
-        if key is not None and isinstance(raw, dict) and key in raw:
-            path = (*path, key)
-        diagnostics.append(
-            Diagnostic(
-                code,
-                f"layer {names[index]!r} ({kinds[index]}): {message}",
-                json_path=path,
-                position=document.locate(path),
-                **kw,  # type: ignore[arg-type]
-            )
-        )
-
-    first_index: dict[str, int] = {}
-    for index, name in enumerate(names):
-        if name in first_index:
-            located(
-                index,
-                "name",
-                "SG107",
-                f"name {name!r} is already used by layers[{first_index[name]}]",
-                hint="layer names must be unique in a file",
-            )
-        else:
-            first_index[name] = index
-
-    if parsed.input_shape is None:
-        return None, diagnostics
-    graph = Graph(parsed.name, parsed.input_shape)
-    graph.nodes[INPUT] = Node(
-        INPUT,
-        None,
-        None,
-        [],
-        [],
-        parsed.input_shape,
-        receptive_field=INPUT_FIELD if len(parsed.input_shape) == 3 else None,
-    )
-    failed: set[str] = set()
-    # Stand-in outputs of layers that failed, taken from their `expect`.
-    stand_ins: dict[str, Shape] = {}
+def shape_pass(state: _Pass, wired: list[list[str] | None], input_shape: Shape) -> _Shapes:
+    """Run each layer's shape rule on its inputs' shapes (or their stand-ins)."""
+    parsed, names = state.parsed, state.names
+    shapes = _Shapes(outputs={INPUT: input_shape})
     for index, layer in enumerate(parsed.layers):
-        name = names[index]
-        if layer is None:
-            failed.add(name)
-            expect = _raw_expect(parsed.raw_layers[index])
-            if expect is not None and name not in stand_ins:
-                stand_ins[name] = expect
+        name, refs = names[index], wired[index]
+        if layer is None or refs is None or name in shapes.outputs or name in shapes.failed:
+            shapes.failed.add(name)
+            expect = _raw_expect(parsed.raw_layers[index]) if layer is None else layer.expect
+            if expect is not None and name not in shapes.stand_ins:
+                shapes.stand_ins[name] = expect
             continue
-        inputs = _inputs_of(layer, index, names)
-        wiring_ok = True
-        for ref in inputs:
-            if ref == INPUT or (ref in first_index and first_index[ref] < index):
-                continue
-            wiring_ok = False
-            if ref in first_index:
-                problem = f"input {ref!r} comes at layers[{first_index[ref]}], after this layer"
-                hint = "a layer can only take inputs from layers before it"
-            else:
-                problem = f"input {ref!r} is not a layer name"
-                close = difflib.get_close_matches(ref, [INPUT, *names[:index]], n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "use 'input' or an earlier name"
-            located(index, "inputs", "SG108", problem, hint=hint)
-        if wiring_ok and len(inputs) != layer.arity:
-            located(
-                index,
-                "inputs",
-                "SG109",
-                f"takes {layer.arity} input(s), got {len(inputs)}",
-                hint="merges of several inputs come with merge layer types",
-            )
-            wiring_ok = False
-        if not wiring_ok or name in graph.nodes or name in failed:
-            failed.add(name)
+        if any(r in shapes.failed and r not in shapes.stand_ins for r in refs):
+            shapes.failed.add(name)
             continue
-        if any(ref in failed and ref not in stand_ins for ref in inputs):
-            failed.add(name)
-            continue
-        in_shapes = [stand_ins[r] if r in stand_ins else graph.nodes[r].output for r in inputs]
+        in_shapes = [
+            shapes.stand_ins[r] if r in shapes.stand_ins else shapes.outputs[r] for r in refs
+        ]
         try:
             result = layer.infer(in_shapes)
-        except ShapeIssue as issue:
-            located(index, issue.field, issue.code, issue.message, hint=issue.hint)
-            failed.add(name)
+        except (ShapeIssue, ShapeIssues) as error:
+            issues = error.issues if isinstance(error, ShapeIssues) else [error]
+            for issue in issues:
+                message = issue.message
+                if issue.show_inputs:
+                    message += ": " + ", ".join(
+                        f"{ref!r} {list(shape)}" for ref, shape in zip(refs, in_shapes, strict=True)
+                    )
+                state.report(index, issue.field, issue.code, message, hint=issue.hint)
+            shapes.failed.add(name)
             if layer.expect is not None:
-                stand_ins[name] = layer.expect
+                shapes.stand_ins[name] = layer.expect
             continue
         for warning in result.warnings:
-            located(
+            state.report(
                 index,
                 warning.field,
                 warning.code,
@@ -269,62 +359,172 @@ def build_graph(parsed: ParsedSpec, document: Document) -> tuple[Graph | None, l
                 hint=warning.hint,
                 severity=Severity.WARNING,
             )
+        shapes.inferred[index] = result
+        if any(r in shapes.failed for r in refs):
+            shapes.failed.add(name)  # checked against a stand-in: not part of a real graph
+            shapes.stand_ins[name] = result.output
+            continue
+        shapes.outputs[name] = result.output
+    return shapes
+
+
+def expect_pass(state: _Pass, shapes: _Shapes) -> None:
+    for index, result in shapes.inferred.items():
+        layer = state.parsed.layers[index]
+        assert layer is not None
         if layer.expect is not None and layer.expect != result.output:
-            located(
+            state.report(
                 index,
                 "expect",
                 "SG202",
                 _expect_message(layer.expect, result.output, result.formulas),
                 hint=f"the shape pass computes {list(result.output)}: fix the layer or 'expect'",
             )
-        if any(ref in failed for ref in inputs):
-            failed.add(name)  # checked against a stand-in: not part of a real graph
-            stand_ins[name] = result.output
+
+
+def output_pass(state: _Pass, first: dict[str, int]) -> list[str] | None:
+    """The model's outputs: top-level ``outputs``, else the last layer."""
+    names = state.names
+    wanted = state.parsed.outputs
+    if wanted is None:
+        return [names[-1]] if names else None
+    ok, seen = True, set()
+    for k, ref in enumerate(wanted):
+        path: JsonPath = ("outputs", k)
+        problem = None
+        if ref in seen:
+            code, problem, hint = "SG107", f"outputs: {ref!r} is listed twice", "list it once"
+        elif ref not in first:
+            code, problem = "SG108", f"outputs: {ref!r} is not a layer name"
+            hint = _did_you_mean(ref, names)
+        seen.add(ref)
+        if problem is not None:
+            ok = False
+            state.diagnostics.append(
+                Diagnostic(
+                    code,
+                    problem,
+                    hint=hint,
+                    json_path=path,
+                    position=state.document.locate(path),
+                )
+            )
+    return list(wanted) if ok else None
+
+
+def usage_pass(state: _Pass, wired: list[list[str] | None], outputs: list[str] | None) -> None:
+    """Every layer feeds another layer or is a model output (SG110)."""
+    if outputs is None or any(w is None for w in wired):
+        return  # the wiring of a broken layer is unknown: do not guess
+    used = {ref for refs in wired if refs is not None for ref in refs} | set(outputs)
+    explicit = state.parsed.outputs is not None
+    for index, name in enumerate(state.names):
+        if name not in used:
+            state.report(
+                index,
+                None,
+                "SG110",
+                "its output is never used and it is not a model output",
+                hint="feed it to a later layer through 'inputs', list it in 'outputs', or remove it"
+                if explicit
+                else "feed it to a later layer through 'inputs', or list the model's outputs "
+                "in a top-level 'outputs'",
+            )
+
+
+def receptive_field_pass(graph: Graph) -> None:
+    """Through a window: `ReceptiveField.through`; pointwise: unchanged; merges: the union
+    (`ReceptiveField.union`); anything else, or a rank-1 output: not defined."""
+    for node in graph:
+        if node.node_kind is NodeKind.INPUT:
+            node.receptive_field = INPUT_FIELD if len(node.output) == 3 else None
             continue
-        sources = [graph.nodes[ref] for ref in inputs]
+        incoming = [graph.nodes[ref].receptive_field for ref in node.inputs]
+        if len(node.output) != 3 or any(f is None for f in incoming):
+            continue
+        fields = [f for f in incoming if f is not None]
+        if len(fields) > 1:
+            node.receptive_field = ReceptiveField.union(fields)
+            continue
+        window = node.window
+        node.receptive_field = fields[0] if window is None else fields[0].through(window)
+
+
+def build_graph(
+    parsed: ParsedSpec, document: Document, origins: list[Origin] | None = None
+) -> tuple[Graph | None, list[Diagnostic]]:
+    """Run the passes. The graph is None on any error, the schema's included: a graph is
+    only ever built from a fully valid spec (but every pass still reports what it finds)."""
+    origins = (
+        origins
+        if origins is not None
+        else [Origin(("layers", i)) for i in range(len(parsed.layers))]
+    )
+    state = _Pass(parsed, document, origins)
+    first = name_pass(state)
+    if parsed.input_shape is None:
+        return None, state.diagnostics
+    wired = wiring_pass(state, first)
+    shapes = shape_pass(state, wired, parsed.input_shape)
+    expect_pass(state, shapes)
+    outputs = output_pass(state, first)
+    usage_pass(state, wired, outputs)
+    state.diagnostics.sort(key=lambda d: _order(d.json_path))
+    invalid = parsed.spec is None or shapes.failed or outputs is None
+    if invalid or any(d.severity is Severity.ERROR for d in state.diagnostics):
+        return None, state.diagnostics
+    assert outputs is not None
+    return _assemble(state, wired, shapes, parsed.input_shape, outputs), state.diagnostics
+
+
+def _order(path: JsonPath) -> tuple[Any, ...]:
+    return (0, path[1]) if len(path) >= 2 and path[0] == "layers" else (1, 0)
+
+
+def _assemble(
+    state: _Pass,
+    wired: list[list[str] | None],
+    shapes: _Shapes,
+    input_shape: Shape,
+    outputs: list[str],
+) -> Graph:
+    graph = Graph(state.parsed.name, input_shape)
+    graph.nodes[INPUT] = Node(INPUT, NodeKind.INPUT, None, (), None, [], [], input_shape)
+    for index, layer in enumerate(state.parsed.layers):
+        refs, result, name = wired[index], shapes.inferred[index], state.names[index]
+        assert layer is not None and refs is not None
         graph.nodes[name] = Node(
             name,
+            NodeKind.LAYER,
             layer,
-            index,
-            list(inputs),
-            in_shapes,
+            ("layers", index),
+            state.origins[index],
+            refs,
+            [graph.nodes[r].output for r in refs],
             result.output,
             padding=result.padding,
             params=result.params,
             non_trainable=result.non_trainable,
             macs=result.macs,
-            receptive_field=_receptive_field(sources[0], result.output, result.window),
+            window=result.window,
         )
-    _check_all_used(parsed, names, located)
-    invalid = parsed.spec is None or failed
-    if invalid or any(d.severity is Severity.ERROR for d in diagnostics):
-        return None, diagnostics
-    return graph, diagnostics
-
-
-def _check_all_used(parsed: ParsedSpec, names: list[str], located: Callable[..., None]) -> None:
-    """Every layer but the last must feed another: the model has exactly one output."""
-    used = set()
-    for index, layer in enumerate(parsed.layers):
-        if layer is None:
-            return  # wiring of a broken layer is unknown: do not guess
-        used.update(_inputs_of(layer, index, names))
-    for index, name in enumerate(names[:-1]):
-        if name not in used:
-            located(
-                index,
-                None,
-                "SG110",
-                "its output is never used: the model's only output is the last layer",
-                hint="feed it to a later layer through 'inputs', or remove it",
-            )
-
-
-def _receptive_field(source: Node, output: Shape, window: Window | None) -> ReceptiveField | None:
-    incoming = source.receptive_field
-    if incoming is None or len(output) != 3:
-        return None
-    return incoming if window is None else incoming.through(window)
+        for ref in refs:
+            graph.nodes[ref].users.append(name)
+    for k, name in enumerate(outputs):
+        out = Node(
+            f"output_{k}",
+            NodeKind.OUTPUT,
+            None,
+            ("outputs", k),
+            None,
+            [name],
+            [],
+            graph.nodes[name].output,
+        )
+        graph.output_nodes.append(out)
+        graph.nodes[name].users.append(out.name)
+    receptive_field_pass(graph)
+    return graph
 
 
 def _expect_message(expect: Shape, output: Shape, formulas: tuple[str, ...]) -> str:

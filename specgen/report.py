@@ -26,6 +26,8 @@ def format_diagnostic(d: Diagnostic) -> str:
         line += f" [{format_json_path(d.json_path)}]"
     if d.hint:
         line += f"\n  hint: {d.hint}"
+    for note in d.notes:
+        line += f"\n  note: {note}"
     return line
 
 
@@ -39,6 +41,7 @@ def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
         "severity": d.severity.value,
         "message": d.message,
         "hint": d.hint,
+        "notes": list(d.notes),
     }
 
 
@@ -108,6 +111,7 @@ def report_github(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> Non
                 props += [f"line={d.position.line}", f"col={d.position.column}"]
             props.append(f"title={_gh_escape(f'specgen {d.code}', prop=True)}")
             body = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+            body += "".join(f"\nnote: {note}" for note in d.notes)
             print(f"::{d.severity.value} {','.join(props)}::{_gh_escape(body)}", file=out)
     print(closing_line(files), file=err)
 

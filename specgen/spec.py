@@ -9,14 +9,14 @@ from __future__ import annotations
 import contextlib
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from specgen.diagnostics import Diagnostic, JsonPath, format_json_path, show_value
 from specgen.layers import LAYER_TYPES, Layer, LayerBase
-from specgen.layers.base import Identifier, ShapeSpec
+from specgen.layers.base import Identifier, LayerName, ShapeSpec, _name_list
 from specgen.load import Document
 
 FORMAT_VERSION = 1
@@ -43,6 +43,11 @@ class Spec(BaseModel):
     name: Identifier = Field(description="Model name: a Python identifier.")
     input: InputSpec
     layers: list[Layer] = Field(min_length=1)
+    outputs: Annotated[list[LayerName], BeforeValidator(_name_list)] | None = Field(
+        default=None,
+        min_length=1,
+        description="The model's outputs, in order (layer names). Default: the last layer.",
+    )
 
 
 _LAYER = TypeAdapter[LayerBase](Layer)
@@ -61,29 +66,74 @@ class ParsedSpec:
     layers: list[LayerBase | None]
     raw_layers: list[Any]
     spec: Spec | None = None
+    outputs: list[str] | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def parse_spec(document: Document) -> ParsedSpec:
-    """Validate the whole document strictly, keeping every valid layer for the shape pass."""
+def parse_spec(document: Document, holes: frozenset[int] | set[int] = frozenset()) -> ParsedSpec:
+    """Validate the whole document strictly, keeping every valid layer for the shape pass.
+
+    `holes` are flat layers that block expansion already reported as broken: they get
+    no further findings here and stand as None in ``layers``.
+    """
     data = document.data
     raw_layers = data.get("layers")
     raw_layers = raw_layers if isinstance(raw_layers, list) else []
     parsed = ParsedSpec(str(data.get("name", "model")), None, [], raw_layers)
-    spec, parsed.diagnostics = _validate(document)
-    if spec is not None:
+    spec, found = _validate(document)
+    parsed.diagnostics = [d for d in found if not _in_hole(d.json_path, holes)]
+    if spec is not None and not holes:
         parsed.spec, parsed.layers, parsed.input_shape = spec, list(spec.layers), spec.input.shape
+        parsed.outputs = spec.outputs
         return parsed
     if any(d.code == "SG106" for d in parsed.diagnostics):
         return parsed
     with contextlib.suppress(ValidationError):
         parsed.input_shape = InputSpec.model_validate(data.get("input")).shape
-    for raw in raw_layers:
-        try:
-            parsed.layers.append(_LAYER.validate_python(raw))
-        except ValidationError:
-            parsed.layers.append(None)
+    for index, raw in enumerate(raw_layers):
+        parsed.layers.append(None if index in holes else _recovered_layer(raw))
+    outputs = data.get("outputs")
+    names = [outputs] if isinstance(outputs, str) else outputs
+    if isinstance(names, list) and all(isinstance(n, str) for n in names) and names:
+        parsed.outputs = list(names)
     return parsed
+
+
+def _in_hole(path: JsonPath, holes: frozenset[int] | set[int]) -> bool:
+    return len(path) >= 2 and path[0] == "layers" and path[1] in holes
+
+
+def _recovered_layer(raw: Any) -> LayerBase | None:
+    """The layer, for the shape pass: as written, or with its typos set aside.
+
+    A layer whose only problems are unknown keys still takes part in the shape pass with
+    those keys ignored; a typo of a missing key (``kernal_size``) counts as that key.
+    The file has failed already: this only lets one run report what comes after.
+    """
+    try:
+        return _LAYER.validate_python(raw)
+    except ValidationError as error:
+        errors = error.errors()
+    if not isinstance(raw, dict) or not all(
+        e["type"] in ("extra_forbidden", "missing") for e in errors
+    ):
+        return None
+    model = LAYER_TYPES.get(raw.get("type")) if isinstance(raw.get("type"), str) else None
+    if model is None:
+        return None
+    allowed = list(model.model_fields)
+    fixed = {}
+    for key, value in raw.items():
+        if key in allowed:
+            fixed[key] = value
+            continue
+        suggestion = _suggest(key, _fields(model))
+        if suggestion is not None and suggestion not in raw:
+            fixed[suggestion] = value
+    try:
+        return _LAYER.validate_python(fixed)
+    except ValidationError:
+        return None
 
 
 def _validate(document: Document) -> tuple[Spec | None, list[Diagnostic]]:

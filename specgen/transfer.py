@@ -46,8 +46,28 @@ class TransferError(ValueError):
     """The two models do not come from the same spec (or one was changed by hand)."""
 
 
+def torch_layers(torch_model: Any) -> dict[str, Any]:
+    """Spec layer name -> PyTorch module, through the emitted block classes.
+
+    A block instance's layers are its submodules: ``stage1_1.conv1`` is the spec (and
+    Keras) layer ``stage1_1_conv1``. An attribute that had to be renamed to be a Python
+    name is listed in its class's ``spec_names`` (``conv_1`` for Keras' ``1_conv``).
+    """
+    found: dict[str, Any] = {}
+    pending = [(torch_model, "")]
+    while pending:
+        module, prefix = pending.pop()
+        names = getattr(type(module), "spec_names", {})
+        for attr, child in module.named_children():
+            spec = names.get(attr, attr)
+            full = f"{prefix}_{spec}" if prefix else spec
+            found.setdefault(full, child)
+            pending.append((child, full))
+    return found
+
+
 def _pairs(keras_model: Any, torch_model: Any) -> list[tuple[Any, Any, dict[str, Any]]]:
-    modules = dict(torch_model.named_modules())
+    modules = torch_layers(torch_model)
     pairs = []
     for layer in keras_model.layers:
         if not layer.weights:
@@ -62,7 +82,7 @@ def _pairs(keras_model: Any, torch_model: Any) -> list[tuple[Any, Any, dict[str,
     torch_names = {
         name
         for name, module in modules.items()
-        if name and "." not in name and (list(module.parameters()) or list(module.buffers()))
+        if list(module.parameters(recurse=False)) or list(module.buffers(recurse=False))
     }
     if torch_names - keras_names:
         missing = ", ".join(sorted(torch_names - keras_names))

@@ -39,6 +39,7 @@ import pytest
 import torch
 
 from specgen import keras_to_torch, torch_to_keras
+from specgen.transfer import torch_layers
 from specgen.check import check_file
 from specgen.graph import Graph
 from specgen.targets import emit_source, lower
@@ -105,15 +106,13 @@ def _import(path: Path) -> ModuleType:
 
 
 def _last_steps(graph: Graph, target: str) -> dict[str, str]:
-    """For each spec layer, the name of the last layer/submodule the target made for it.
-
-    Helpers (``<name>_pad`` before, ``<name>_act`` after) carry the spec layer's name
-    as a prefix; the layer itself carries exactly the spec layer's name.
-    """
+    """For each spec layer, the Keras layer name / PyTorch module path of the last step
+    the target made for it (helpers: ``<name>_pad`` before, ``<name>_act`` after)."""
     last: dict[str, str] = {}
-    for step in lower(graph, target).steps:
-        assert step.attr == step.spec_layer or step.attr.startswith(step.spec_layer + "_"), step
-        last[step.spec_layer] = step.attr
+    for spec_layer, path in lower(graph, target).paths:
+        if target == "keras":
+            assert path == spec_layer or path.startswith(spec_layer + "_"), path
+        last[spec_layer] = path
     assert list(last) == [node.name for node in graph.layers()]
     return last
 
@@ -192,6 +191,19 @@ def _keras_outputs(built: Built, model: Any, x: np.ndarray) -> dict[str, np.ndar
     }
 
 
+def _final(values: Any) -> list[np.ndarray]:
+    """A model's output(s) as a list of NumPy arrays, channels-last."""
+    if not isinstance(values, list | tuple):
+        values = [values]
+    out = []
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            out.append(_to_channels_last(value.detach().cpu().numpy()))
+        else:
+            out.append(np.asarray(keras.ops.convert_to_numpy(value)))
+    return out
+
+
 def _torch_outputs(built: Built, model: torch.nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
     """Every spec layer's output (after its helpers), channels-last, via forward hooks."""
     modules = dict(model.named_modules())
@@ -209,7 +221,8 @@ def _torch_outputs(built: Built, model: torch.nn.Module, x: np.ndarray) -> dict[
     finally:
         for handle in handles:
             handle.remove()
-    seen["<output>"] = _to_channels_last(final.detach().cpu().numpy())
+    for k, value in enumerate(_final(final)):
+        seen[f"<output {k}>"] = value
     return seen
 
 
@@ -250,10 +263,13 @@ def _assert_same_outputs(
     torch_model.eval()
     keras_values = _keras_outputs(built, keras_model, x)
     torch_values = _torch_outputs(built, torch_model, x)
-    final = np.asarray(keras.ops.convert_to_numpy(keras_model(x, training=False)))
-    keras_values["<output>"] = final
+    finals = _final(keras_model(x, training=False))
+    assert len(finals) == len(built.graph.outputs)
+    for k, value in enumerate(finals):
+        keras_values[f"<output {k}>"] = value
     problems = []
-    for name in [*built.names, "<output>"]:
+    outputs = [f"<output {k}>" for k in range(len(finals))]
+    for name in [*built.names, *outputs]:
         k, t = keras_values[name], torch_values[name]
         if k.shape != t.shape:
             problems.append(f"{name}: Keras shape {k.shape} != PyTorch {t.shape}")
@@ -294,8 +310,10 @@ def test_keras_layer_shapes(built: Built) -> None:
 def test_torch_layer_shapes(built: Built) -> None:
     model = built.torch_model.eval()
     modules = dict(model.named_modules())
-    missing = [node.name for node in built.graph.layers() if node.name not in modules]
-    assert not missing, f"no PyTorch submodule named {missing}"
+    missing = [
+        node.name for node in built.graph.layers() if built.torch_last[node.name] not in modules
+    ]
+    assert not missing, f"no PyTorch submodule for {missing}"
     values = _torch_outputs(built, model, _input(built, 0))
     problems = [
         f"{node.name}: {values[node.name].shape[1:]} != spec {node.output}"
@@ -303,7 +321,8 @@ def test_torch_layer_shapes(built: Built) -> None:
         if values[node.name].shape != (BATCH, *node.output)
     ]
     assert not problems, "\n".join(problems)
-    assert values["<output>"].shape == (BATCH, *built.graph.output.output)
+    for k, node in enumerate(built.graph.outputs):
+        assert values[f"<output {k}>"].shape == (BATCH, *node.output)
 
 
 # --- 3: parameters ---------------------------------------------------------------------------
@@ -311,11 +330,12 @@ def test_torch_layer_shapes(built: Built) -> None:
 
 def _keras_owner(built: Built) -> dict[str, str]:
     """Keras layer name -> the spec layer it belongs to."""
-    return {step.attr: step.spec_layer for step in lower(built.graph, "keras").steps}
+    return {path: layer for layer, path in lower(built.graph, "keras").paths}
 
 
 def _torch_owner(built: Built) -> dict[str, str]:
-    return {step.attr: step.spec_layer for step in lower(built.graph, "pytorch").steps}
+    """PyTorch module path -> the spec layer it belongs to."""
+    return {path: layer for layer, path in lower(built.graph, "pytorch").paths}
 
 
 def test_param_counts(built: Built) -> None:
@@ -344,13 +364,18 @@ def test_param_counts(built: Built) -> None:
             keras_per_layer[owner[layer.name]] += layer.count_params()
     torch_per_layer = dict.fromkeys(built.names, 0)
     owner = _torch_owner(built)
-    unowned = [name for name, _ in torch_model.named_children() if name not in owner]
+    weighted = [
+        name
+        for name, module in torch_model.named_modules()
+        if list(module.parameters(recurse=False)) or list(module.buffers(recurse=False))
+    ]
+    unowned = [name for name in weighted if name not in owner]
     assert not unowned, f"PyTorch submodules that belong to no spec layer: {unowned}"
     for name, parameter in torch_model.named_parameters():
-        torch_per_layer[owner[name.split(".")[0]]] += parameter.numel()
+        torch_per_layer[owner[name.rsplit(".", 1)[0]]] += parameter.numel()
     for name, buffer in torch_model.named_buffers():
         if name.split(".")[-1] in RUNNING_STATS:
-            torch_per_layer[owner[name.split(".")[0]]] += buffer.numel()
+            torch_per_layer[owner[name.rsplit(".", 1)[0]]] += buffer.numel()
     want = {node.name: node.total_params for node in graph.layers()}
     assert keras_per_layer == want
     assert torch_per_layer == want
@@ -397,7 +422,7 @@ def _moving_statistic_diffs(
     keras_model: Any, torch_model: Any, keras_attr: str
 ) -> dict[str, float]:
     torch_attr = {"moving_mean": "running_mean", "moving_variance": "running_var"}[keras_attr]
-    modules = dict(torch_model.named_modules())
+    modules = torch_layers(torch_model)
     diffs = {}
     for layer in keras_model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -448,7 +473,7 @@ def test_batch_norm_training_step_moving_variance(
     with torch.no_grad():
         torch_model(_to_nchw(x))
     keras_model(x, training=True)
-    modules = dict(torch_model.named_modules())
+    modules = torch_layers(torch_model)
     assert before
     for name, v0 in before.items():
         node = built.graph.nodes[name]

@@ -18,6 +18,7 @@ from specgen.layers.conv2d import Conv2D
 from specgen.layers.dense import Dense
 from specgen.layers.dropout import Dropout
 from specgen.layers.flatten import Flatten
+from specgen.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from specgen.layers.pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
 from specgen.layers.zero_padding2d import ZeroPadding2D
 
@@ -32,7 +33,14 @@ Layer = Annotated[
     | Dropout
     | BatchNorm
     | Activation
-    | ZeroPadding2D,
+    | ZeroPadding2D
+    | Add
+    | Subtract
+    | Multiply
+    | Average
+    | Maximum
+    | Minimum
+    | Concatenate,
     Field(discriminator="type"),
 ]
 
@@ -50,14 +58,30 @@ LAYER_TYPES: dict[str, type[LayerBase]] = {
         BatchNorm,
         Activation,
         ZeroPadding2D,
+        Add,
+        Subtract,
+        Multiply,
+        Average,
+        Maximum,
+        Minimum,
+        Concatenate,
     )
 }
 
+# Layer types that combine several inputs (the targets lay them out as merges).
+MERGE_TYPES = frozenset(
+    {"add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"}
+)
+
 __all__ = [
     "LAYER_TYPES",
+    "MERGE_TYPES",
     "Activation",
+    "Add",
+    "Average",
     "AvgPool2D",
     "BatchNorm",
+    "Concatenate",
     "Conv2D",
     "Dense",
     "Dropout",
@@ -68,9 +92,13 @@ __all__ = [
     "Layer",
     "LayerBase",
     "MaxPool2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
     "Pads",
     "Shape",
     "ShapeIssue",
+    "Subtract",
     "Window",
     "ZeroPadding2D",
 ]

@@ -144,6 +144,11 @@ def _layer_name(value: object) -> str:
     return name
 
 
+def _name_list(value: object) -> object:
+    """A single name stands for a list of one: ``inputs: conv1`` is ``inputs: [conv1]``."""
+    return [value] if isinstance(value, str) else value
+
+
 def _shape_list(value: object) -> tuple[object, ...]:
     # Before element validation: a list becomes a tuple, so that each element's error
     # carries its index (and the file position of that element).
@@ -223,16 +228,42 @@ ActivationName = Annotated[
 
 
 class ShapeIssue(Exception):
-    """A finding raised by a shape rule; the graph pass adds the layer's identity."""
+    """A finding raised by a shape rule; the graph pass adds the layer's identity.
+
+    `show_inputs`: the graph pass appends every input's name and shape (merges).
+    """
 
     def __init__(
-        self, code: str, message: str, *, hint: str | None = None, field: str | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        show_inputs: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
         self.field = field
+        self.show_inputs = show_inputs
+
+
+class ShapeIssues(Exception):
+    """Several independent findings of one shape rule: one run reports them all."""
+
+    def __init__(self, issues: list[ShapeIssue]) -> None:
+        super().__init__("; ".join(issue.message for issue in issues))
+        self.issues = issues
+
+
+def raise_all(issues: list[ShapeIssue]) -> None:
+    """Raise the findings collected so far, if any."""
+    if len(issues) == 1:
+        raise issues[0]
+    if issues:
+        raise ShapeIssues(issues)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,17 +294,20 @@ class LayerBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    # How many inputs the layer takes; merges in a later wave take several.
-    arity: ClassVar[int] = 1
+    # How many inputs the layer takes: merges take two or more (None: no upper bound).
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
 
     name: LayerName | None = Field(default=None, description="Unique layer name.")
     expect: ShapeSpec | None = Field(
         default=None, description="The output shape the author claims, channels-last."
     )
-    inputs: list[Identifier] | None = Field(
+    inputs: Annotated[list[Identifier], BeforeValidator(_name_list)] | None = Field(
         default=None,
         min_length=1,
-        description="Earlier layer names (or 'input'); default: the previous layer.",
+        description="Earlier layer names (or 'input'); a single name may be written without "
+        "the list. Default: the previous layer.",
+        json_schema_extra={"anyOf": [_IDENT_SCHEMA, {"type": "array", "items": _IDENT_SCHEMA}]},
     )
 
     @property

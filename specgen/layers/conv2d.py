@@ -27,6 +27,7 @@ from specgen.layers.base import (
     ShapeIssue,
     Window,
     check_softmax,
+    raise_all,
     require_rank,
 )
 
@@ -93,27 +94,40 @@ class Conv2D(LayerBase):
             inputs, 3, hint="conv2d works on [H, W, C]; remove the flatten or dense before it"
         )
         channels = shape[2]
+        issues: list[ShapeIssue] = []
         if channels % self.groups or self.filters % self.groups:
-            raise ShapeIssue(
-                "SG204",
-                f"groups={self.groups} must divide both the input channels ({channels}) "
-                f"and filters ({self.filters})",
-                hint="choose groups among the common divisors of the channels and filters",
-                field="groups",
+            issues.append(
+                ShapeIssue(
+                    "SG204",
+                    f"groups={self.groups} must divide both the input channels ({channels}) "
+                    f"and filters ({self.filters})",
+                    hint="choose groups among the common divisors of the channels and filters",
+                    field="groups",
+                )
             )
         if max(self.stride) > 1 and max(self.dilation) > 1:
-            raise ShapeIssue(
-                "SG205",
-                f"stride {list(self.stride)} together with dilation {list(self.dilation)}: "
-                "Keras refuses stride > 1 with dilation > 1",
-                hint="use stride 1 with dilation, or dilation 1 with stride",
-                field="dilation",
+            issues.append(
+                ShapeIssue(
+                    "SG205",
+                    f"stride {list(self.stride)} together with dilation {list(self.dilation)}: "
+                    "Keras refuses stride > 1 with dilation > 1",
+                    hint="use stride 1 with dilation, or dilation 1 with stride",
+                    field="dilation",
+                )
             )
-        (h, w), pads, formulas = resolve_window(
-            shape, self.kernel_size, self.stride, self.padding, self.dilation, what="kernel"
-        )
+        try:
+            (h, w), pads, formulas = resolve_window(
+                shape, self.kernel_size, self.stride, self.padding, self.dilation, what="kernel"
+            )
+        except ShapeIssue as issue:
+            raise_all([*issues, issue])
+            raise
         output = (h, w, self.filters)
-        check_softmax(self.activation, output)
+        try:
+            check_softmax(self.activation, output)
+        except ShapeIssue as issue:
+            issues.append(issue)
+        raise_all(issues)
         kernel = self.kernel_size
         return Inferred(
             output=output,

@@ -2,7 +2,16 @@
 
 A target lowers each graph node with a ``lower_<type>`` method into `Step`s: plain data
 (a submodule or layer constructor call, and how the forward pass applies it). The
-template lays the steps out. Every value that reaches the source passes through
+template lays the steps out.
+
+Blocks stay blocks: the nodes of each block instance are lowered in their own scope,
+and the instances of one block are then compared. What every instance builds alike is
+written once in a `Definition` (a PyTorch class, a Keras function); the argument values
+that differ between instances (filters, strides, input channels) become its parameters,
+named after the block's own parameters where they match. Instances whose lowering
+differs in structure (say, padding that is symmetric in one and not in another) get one
+definition per variant. Values get readable names (torch.fx style): a value used once,
+right away, flows on as ``x``; anything used later or more than once is named. Every value that reaches the source passes through
 `literal` (typed: ints, finite floats, bools, None, strings, tuples of those) or
 `identifier` (checked against the identifier grammar), so nothing in a spec can become
 code. What a target cannot express exactly is collected as an SG401 finding, never
@@ -18,9 +27,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from specgen.diagnostics import Diagnostic
+from specgen.expand import BlockUse
 from specgen.graph import Graph, Node
 
 
@@ -104,14 +114,37 @@ def class_name(name: str, taken: Iterable[str] = ()) -> str:
     return identifier(result)
 
 
-class Namespace:
-    """Hands out unique Python names that never shadow the module's own names (torch.fx style)."""
+def python_name(local: str) -> str:
+    """An identifier for a name that may start with a digit (a block's local name).
 
-    def __init__(self, reserved: Iterable[str]) -> None:
+    Leading digits move to the end, so Keras' ``1_conv`` reads ``conv_1`` in Python.
+
+    >>> python_name("conv1"), python_name("1_conv"), python_name("0_bn"), python_name("2")
+    ('conv1', 'conv_1', 'bn_0', 'layer_2')
+    """
+    if _IDENT.match(local) and not keyword.iskeyword(local):
+        return local
+    match = re.match(r"([0-9][0-9_]*)(.*)\Z", local)
+    if match and match.group(2).strip("_"):
+        rest, digits = match.group(2).strip("_"), match.group(1).strip("_")
+        candidate = f"{rest}_{digits}"
+        if _IDENT.match(candidate) and not keyword.iskeyword(candidate):
+            return candidate
+    return identifier(f"layer_{local}" if _IDENT.match(f"layer_{local}") else "layer")
+
+
+class Namespace:
+    """Hands out unique names that never shadow the module's own (torch.fx style).
+
+    With ``python=False`` a name need not be an identifier (Keras layer-name suffixes).
+    """
+
+    def __init__(self, reserved: Iterable[str], *, python: bool = True) -> None:
         self._taken = set(reserved)
+        self._python = python
 
     def claim(self, wanted: str) -> str:
-        name = identifier(wanted)
+        name = identifier(wanted) if self._python else wanted
         candidate, n = name, 1
         while candidate in self._taken or keyword.iskeyword(candidate):
             candidate = f"{name}_{n}"
@@ -122,11 +155,15 @@ class Namespace:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """``callee(arg, ..., key=value, ...)`` with every argument already source text."""
+    """``callee(arg, ..., key=value, ...)`` with every argument already source text.
+
+    `raw` keeps the plain values behind the text (positional first, then keyword), so
+    that the instances of a block can be compared and their differences typed."""
 
     callee: str
     args: tuple[str, ...] = ()
     kwargs: tuple[tuple[str, str], ...] = ()
+    raw: tuple[object, ...] = ()
 
     @staticmethod
     def of(callee: str, *args: object, **kwargs: object) -> Call:
@@ -134,7 +171,19 @@ class Call:
             callee,
             tuple(literal(a) for a in args),
             tuple((identifier(k), literal(v)) for k, v in kwargs.items()),
+            (*args, *kwargs.values()),
         )
+
+    def texts(self) -> list[str]:
+        return [*self.args, *(v for _, v in self.kwargs)]
+
+    def keys(self) -> tuple[str, ...]:
+        return (*(f"#{i}" for i in range(len(self.args))), *(k for k, _ in self.kwargs))
+
+    def with_texts(self, texts: list[str]) -> Call:
+        n = len(self.args)
+        kwargs = tuple((k, t) for (k, _), t in zip(self.kwargs, texts[n:], strict=True))
+        return Call(self.callee, tuple(texts[:n]), kwargs, self.raw)
 
     def items(self) -> list[str]:
         return [*self.args, *(f"{k}={v}" for k, v in self.kwargs)]
@@ -149,16 +198,80 @@ class Call:
         return f"{indent}{prefix}{self.callee}(\n{inner}{indent}){suffix}"
 
 
+def def_layout(
+    indent: str, name: str, params: list[tuple[str, str]], returns: str, first: str = ""
+) -> str:
+    """A ``def`` line as ruff formats it: one line if it fits, else one parameter a line.
+
+    >>> def_layout("", "f", [("x", "int")], "int")
+    'def f(x: int) -> int:'
+    """
+    items = ([first] if first else []) + [f"{n}: {a}" for n, a in params]
+    flat = f"{indent}def {name}({', '.join(items)}) -> {returns}:"
+    if len(flat) <= LINE_LENGTH:
+        return flat
+    inner = "".join(f"{indent}{INDENT}{item},\n" for item in items)
+    return f"{indent}def {name}(\n{inner}{indent}) -> {returns}:"
+
+
 @dataclass(slots=True)
 class Step:
-    """One constructed layer (or submodule) and how the data flows through it."""
+    """One constructed layer (or block instance) and how the data flows through it."""
 
-    attr: str  # Python name: attribute (PyTorch) or the Keras layer's variable
+    attr: str  # PyTorch attribute / Keras layer name below the scope's prefix
     call: Call
-    source: str  # the variable it reads
+    inputs: tuple[str, ...]  # the variables it reads
     target: str  # the variable it writes
-    spec_layer: str  # the spec layer this step belongs to
+    spec_layer: str  # the spec layer (or, for an instance, the block instance) it is for
+    path: str  # the full PyTorch module path / Keras layer name
     before: str = ""  # forward-pass expression wrapped around the input, e.g. a permute
+    instance: BlockUse | None = None  # set when the step is a block instance
+    as_list: bool = False  # inputs passed as one list (Keras merge layers)
+
+    def applied(self) -> str:
+        """How the forward pass feeds the step: ``(x)``, ``(x, skip)``, ``(x.permute(...))``."""
+        if self.as_list:
+            return "([" + ", ".join(self.inputs) + "])"
+        if self.before:
+            (only,) = self.inputs
+            return "(" + self.before.format(only) + ")"
+        return "(" + ", ".join(self.inputs) + ")"
+
+    def signature(self) -> tuple[object, ...]:
+        return (
+            self.attr,
+            self.call.callee,
+            self.call.keys(),
+            self.inputs,
+            self.target,
+            self.before,
+            self.instance is not None,
+            self.as_list,
+        )
+
+
+@dataclass(slots=True)
+class Param:
+    name: str
+    annotation: str
+
+
+@dataclass(slots=True)
+class Definition:
+    """A model, or one block (variant): a PyTorch class or a Keras function."""
+
+    name: str
+    block: str | None  # None for the model itself
+    params: list[Param]
+    input_var: str
+    output_vars: list[str]
+    steps: list[Step] = field(default_factory=list)
+    renames: dict[str, str] = field(default_factory=dict)  # attribute -> spec name
+    signature: str = ""  # the ``def`` line (Keras function, PyTorch __init__)
+
+    @property
+    def renamed(self) -> list[tuple[str, str]]:
+        return sorted(self.renames.items())
 
 
 @dataclass(slots=True)
@@ -170,12 +283,64 @@ class Lowered:
     spec_file: str
     spec_sha256: str
     input_shape: tuple[int, ...]
-    input_var: str
-    output_var: str
-    steps: list[Step] = field(default_factory=list)
+    model: Definition | None = None
+    blocks: list[Definition] = field(default_factory=list)  # inner blocks first
     helpers: set[str] = field(default_factory=set)  # helper definitions the file needs
     calls: dict[str, Call] = field(default_factory=dict)  # other calls the template lays out
     findings: list[Diagnostic] = field(default_factory=list)
+    # (spec layer, full module path / Keras layer name) of every layer step, in order.
+    paths: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[Step]:
+        assert self.model is not None
+        return self.model.steps
+
+
+@dataclass(slots=True)
+class _Scope:
+    """The nodes of one block instance (or of the model), with nested instances in order."""
+
+    use: BlockUse | None
+    items: list[Node | _Scope] = field(default_factory=list)
+
+    def nodes(self) -> list[Node]:
+        out: list[Node] = []
+        for item in self.items:
+            out.extend(item.nodes() if isinstance(item, _Scope) else [item])
+        return out
+
+    @property
+    def output(self) -> Node:
+        last = self.items[-1]
+        return last.output if isinstance(last, _Scope) else last
+
+    @property
+    def prefix(self) -> str:
+        return self.use.instance if self.use is not None else ""
+
+
+@dataclass(slots=True)
+class _Lowering:
+    """State while lowering one scope."""
+
+    scope: _Scope
+    attrs: Namespace
+    vars: dict[str, str]  # graph value -> variable
+    attr_of: dict[str, str]  # spec layer / instance -> attribute in this scope
+    steps: list[Step] = field(default_factory=list)
+    renames: dict[str, str] = field(default_factory=dict)
+    input_var: str = "x"
+    output_vars: list[str] = field(default_factory=list)
+    module_path: str = ""  # dotted path of this instance's module (PyTorch)
+
+
+@dataclass(slots=True)
+class _Instance:
+    use: BlockUse
+    input_shape: tuple[int, ...]
+    lowering: _Lowering
+    step: Step  # the parent's step that builds it; its call is set by `_unify`
 
 
 class Target:
@@ -186,22 +351,25 @@ class Target:
     reserved: ClassVar[frozenset[str]]
     # Module-level names of the emitted file (imports, helpers) a class must not shadow.
     module_names: ClassVar[frozenset[str]] = frozenset()
+    # Whether attributes must be Python identifiers (PyTorch) or are name suffixes (Keras).
+    python_attrs: ClassVar[bool] = True
+    # Attribute names a layer or helper must not take (PyTorch: nn.Module's own).
+    attr_reserved: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, graph: Graph, spec_file: str, spec_bytes: bytes) -> None:
         self.graph = graph
-        self.names = Namespace(self.reserved)
+        self.module = Namespace(self.module_names)
         self.out = Lowered(
             name=graph.name,
             class_name=class_name(graph.name, self.module_names),
             spec_file=file_label(spec_file),
             spec_sha256=hashlib.sha256(spec_bytes).hexdigest(),
             input_shape=graph.input_shape,
-            input_var="",
-            output_var="",
         )
-        self.vars: dict[str, str] = {}  # spec node name -> variable holding its output
-        for node in graph.layers():  # spec names first: helpers never take one
-            self.names.claim(node.name)
+        self.module.claim(self.out.class_name)
+        self.instances: dict[str, list[_Instance]] = {}  # block -> instances, in order
+        self.definition_names: dict[str, list[str]] = {}  # block -> one name per variant
+        self.state: _Lowering | None = None
 
     @classmethod
     def supports(cls, kind: str) -> bool:
@@ -214,55 +382,378 @@ class Target:
                 f"layer {node.name!r} ({node.kind}): {feature} cannot be expressed exactly "
                 f"in {self.name}",
                 hint=hint,
-                json_path=("layers", node.index) if node.index is not None else (),
+                json_path=node.path,
             )
         )
 
+    # --- structure ---------------------------------------------------------------------
+
+    def scopes(self) -> _Scope:
+        """The model's nodes grouped into nested block instances, in order."""
+        root = _Scope(None)
+        for node in self.graph.layers():
+            scope = root
+            for use in node.origin.uses if node.origin is not None else ():
+                last = scope.items[-1] if scope.items else None
+                if isinstance(last, _Scope) and last.use == use:
+                    scope = last
+                else:
+                    child = _Scope(use)
+                    scope.items.append(child)
+                    scope = child
+            scope.items.append(node)
+        self._inline_leaky(root)
+        return root
+
+    def _inline_leaky(self, scope: _Scope) -> None:
+        """An instance whose inner layers are read from outside (possible in a flat spec)
+        is no black box: its nodes are lowered in place instead."""
+        items: list[Node | _Scope] = []
+        for item in scope.items:
+            if isinstance(item, _Scope):
+                self._inline_leaky(item)
+                inside = {n.name for n in item.nodes()}
+                leaks = any(
+                    user not in inside
+                    for n in item.nodes()
+                    if n is not item.output
+                    for user in n.users
+                )
+                if leaks:
+                    items.extend(item.items)
+                    continue
+            items.append(item)
+        scope.items = items
+
     def lower(self) -> Lowered:
-        for node in self.graph:
-            if node.layer is None:
-                self.out.input_var = self.vars[node.name] = self.input_variable()
-                continue
-            method = getattr(self, f"lower_{node.kind}", None)
-            if method is None:  # a registry test keeps this unreachable
-                self.unsupported(node, f"layer type {node.kind!r}", "no lowering exists")
-                continue
-            method(node)
-            if node.name not in self.vars:
-                # Refused (an SG401 finding): let the rest lower on, to find every
-                # finding in one run. Nothing is rendered when there are findings.
-                self.vars[node.name] = self.source_of(node)
-        self.out.output_var = self.vars[self.graph.output.name]
+        root = self.scopes()
+        for block in self._blocks_inner_first(root):
+            self.definition_names[block] = [self.module.claim(self.definition_name(block))]
+        model = self.lower_scope(root, top=True)
+        for block in self._blocks_inner_first(root):
+            self._unify(block, self.instances[block])
+        self.out.model = Definition(
+            name=self.out.class_name,
+            block=None,
+            params=[],
+            input_var=model.input_var,
+            output_vars=model.output_vars,
+            steps=model.steps,
+            renames=model.renames,
+        )
+        self.finish()
         return self.out
 
-    def input_variable(self) -> str:
-        return self.names.claim("inputs")
+    def finish(self) -> None:
+        """Target-specific calls around the model (the Keras input and Model)."""
 
-    def source_of(self, node: Node) -> str:
-        (ref,) = node.inputs
-        return self.vars[ref]
+    def _blocks_inner_first(self, root: _Scope) -> list[str]:
+        height: dict[str, int] = {}
+
+        def visit(scope: _Scope) -> int:
+            below = max((visit(i) for i in scope.items if isinstance(i, _Scope)), default=0)
+            if scope.use is not None:
+                height[scope.use.block] = max(height.get(scope.use.block, 0), below + 1)
+            return below + 1
+
+        visit(root)
+        return sorted(height, key=lambda b: (height[b], list(height).index(b)))
+
+    # --- one scope -----------------------------------------------------------------------
+
+    def input_name(self, top: bool, used_once_first: bool) -> str:
+        return "x" if used_once_first else "inputs"
+
+    def lower_scope(self, scope: _Scope, *, top: bool, module_path: str = "") -> _Lowering:
+        state = _Lowering(
+            scope,
+            Namespace(self.attr_reserved, python=self.python_attrs),
+            {},
+            {},
+            module_path=module_path,
+        )
+        outer, self.state = self.state, state
+        produced: dict[str, int] = {}  # value -> index of the item that makes it
+        reads: list[list[str]] = []
+        for index, item in enumerate(scope.items):
+            if isinstance(item, _Scope):
+                inside = {n.name for n in item.nodes()}
+                outside = [r for n in item.nodes() for r in n.inputs if r not in inside]
+                reads.append(list(dict.fromkeys(outside)))
+                produced[item.output.name] = index
+            else:
+                reads.append(list(item.inputs))
+                produced[item.name] = index
+        outputs = [n.name for n in self.graph.outputs] if top else [scope.output.name]
+        uses: dict[str, list[int]] = {}
+        for index, refs in enumerate(reads):
+            for ref in refs:
+                uses.setdefault(ref, []).append(index)
+        for ref in outputs:
+            uses.setdefault(ref, []).append(len(scope.items))
+        external = [r for r in uses if r not in produced]
+        # Attributes first: every layer's and instance's own name, then helpers.
+        for item in scope.items:
+            local = self.local_name(item, scope)
+            attr = state.attrs.claim(python_name(local) if self.python_attrs else local)
+            if self.python_attrs and attr != local:
+                state.renames[attr] = local
+            key = item.use.instance if isinstance(item, _Scope) and item.use else item.name  # type: ignore[union-attr]
+            state.attr_of[key] = attr
+        # `x` is handed out by the rule below only, never as a name of its own.
+        names = Namespace(
+            {*self.reserved, *self.module_names, *self.value_reserved()} - {"x"}
+        )
+        for ref in external:
+            once_first = uses[ref] == [0]
+            state.input_var = state.vars[ref] = names.claim(self.input_name(top, once_first))
+        if not external:
+            state.input_var = names.claim(self.input_name(top, False))
+        for value, index in produced.items():
+            # Used once, by the very next item: it flows on as `x`. (An input held in `x`
+            # is read only by the first item, so `x` is free again after it.)
+            if uses.get(value) == [index + 1]:
+                state.vars[value] = "x"
+            else:
+                item = scope.items[index]
+                key = item.use.instance if isinstance(item, _Scope) and item.use else value  # type: ignore[union-attr]
+                state.vars[value] = names.claim(python_name(state.attr_of[key]))
+        for item in scope.items:
+            if isinstance(item, _Scope):
+                self.lower_instance(item, state)
+            else:
+                self.lower_node(item)
+        state.output_vars = [state.vars[ref] for ref in outputs]
+        self.state = outer
+        return state
+
+    def value_reserved(self) -> set[str]:
+        """Names a variable must not take: the module's definitions (and Keras' `name`)."""
+        return {n for names in self.definition_names.values() for n in names}
+
+    def local_name(self, item: Node | _Scope, scope: _Scope) -> str:
+        """The name of a layer or instance inside `scope` (without the scope's prefix)."""
+        if isinstance(item, _Scope):
+            assert item.use is not None
+            return item.use.local
+        if scope.use is not None and item.origin is not None and item.origin.local:
+            return item.origin.local
+        prefix = scope.prefix + "_" if scope.prefix else ""
+        return item.name.removeprefix(prefix)
+
+    def lower_node(self, node: Node) -> None:
+        method = getattr(self, f"lower_{node.kind}", None)
+        if method is None:  # a registry test keeps this unreachable
+            self.unsupported(node, f"layer type {node.kind!r}", "no lowering exists")
+            return
+        method(node)
+
+    def lower_instance(self, scope: _Scope, parent: _Lowering) -> None:
+        assert scope.use is not None
+        use = scope.use
+        source = self.graph.nodes[
+            next(
+                r
+                for n in scope.nodes()
+                for r in n.inputs
+                if r not in {m.name for m in scope.nodes()}
+            )
+        ]
+        attr = parent.attr_of[use.instance]
+        lowering = self.lower_scope(scope, top=False, module_path=self.path_of(attr, parent))
+        step = Step(
+            attr=attr,
+            call=Call("?"),
+            inputs=(parent.vars[source.name],),
+            target=parent.vars[scope.output.name],
+            spec_layer=use.instance,
+            path=self.path_of(attr, parent),
+            instance=use,
+        )
+        parent.steps.append(step)
+        self.instances.setdefault(use.block, []).append(
+            _Instance(use, source.output, lowering, step)
+        )
+
+    def path_of(self, attr: str, state: _Lowering) -> str:
+        """The full name of a step: dotted module path (PyTorch), layer name (Keras)."""
+        raise NotImplementedError
+
+    # --- steps ---------------------------------------------------------------------------
+
+    @property
+    def scope(self) -> _Lowering:
+        assert self.state is not None
+        return self.state
+
+    def attr(self, node: Node) -> str:
+        return self.scope.attr_of[node.name]
 
     def helper_name(self, node: Node, role: str) -> str:
-        """A fresh name for a step that helps `node` (its padding, its activation)."""
-        return self.names.claim(f"{node.name}_{role}")
+        """A fresh attribute for a step that helps `node` (its padding, its activation)."""
+        return self.scope.attrs.claim(f"{self.attr(node)}_{role}")
 
     def add(self, node: Node, call: Call, *, attr: str | None = None, before: str = "") -> Step:
-        """Append a step for `node`; a node's later steps read its earlier steps' output."""
-        attr = attr or node.name
+        """Append a step for `node`: its first step reads the node's inputs, later steps
+        read the earlier ones; every step writes the node's variable."""
+        state = self.scope
+        attr = attr or self.attr(node)
+        target = state.vars[node.name]
+        started = any(s.spec_layer == node.name for s in state.steps)
+        inputs = (target,) if started else tuple(state.vars[r] for r in node.inputs)
         step = Step(
             attr=attr,
             call=call,
-            source=self.vars.get(node.name) or self.source_of(node),
-            target=self.output_name(node, attr),
+            inputs=inputs,
+            target=target,
             spec_layer=node.name,
+            path=self.path_of(attr, state),
             before=before,
         )
-        self.out.steps.append(step)
-        self.vars[node.name] = step.target
+        state.steps.append(step)
+        self.out.paths.append((node.name, step.path))
         return step
 
-    def output_name(self, node: Node, attr: str) -> str:
-        return "x"
+    # --- blocks ----------------------------------------------------------------------------
+
+    def definition_name(self, block: str) -> str:
+        """The class (PyTorch) or function (Keras) name wanted for a block."""
+        raise NotImplementedError
+
+    def variant_name(self, block: str, number: int) -> str:
+        names = self.definition_names[block]
+        while len(names) < number:
+            names.append(self.module.claim(f"{names[0]}{len(names) + 1}"))
+        return names[number - 1]
+
+    def signature_of(self, definition: Definition) -> str:
+        raise NotImplementedError
+
+    def instance_call(
+        self, definition: Definition, args: list[tuple[str, str]], instance: _Instance
+    ) -> Call:
+        """The call that builds one instance: ``Basic(filters=16)`` / ``basic(x, ...)``."""
+        raise NotImplementedError
+
+    def _unify(self, block: str, instances: list[_Instance]) -> None:
+        """One definition per structural variant of `block`; each instance's step calls
+        its variant with the values that differ between instances."""
+        variants: dict[tuple[object, ...], list[_Instance]] = {}
+        for instance in instances:
+            lowering = instance.lowering
+            signature = (
+                lowering.input_var,
+                tuple(lowering.output_vars),
+                tuple(s.signature() for s in lowering.steps),
+            )
+            variants.setdefault(signature, []).append(instance)
+        for number, group in enumerate(variants.values(), start=1):
+            first = group[0].lowering
+            params: dict[str, Param] = {}
+            claimed: dict[str, str] = {}  # what a parameter stands for -> its name
+            names = Namespace(
+                {*self.reserved, *self.value_reserved(), first.input_var}
+                | {s.target for s in first.steps}
+            )
+            columns: list[list[str]] = [list(s.call.texts()) for s in first.steps]
+            per_instance: list[dict[str, str]] = [{} for _ in group]
+            for i, step in enumerate(first.steps):
+                texts = [inst.lowering.steps[i].call.texts() for inst in group]
+                raws = [inst.lowering.steps[i].call.raw for inst in group]
+                for j, key in enumerate(step.call.keys()):
+                    values = [t[j] for t in texts]
+                    if len(set(values)) == 1:
+                        continue
+                    column = [r[j] if j < len(r) else None for r in raws]
+                    meaning, pair = self._meaning(group, column, step, key)
+                    if meaning not in claimed:
+                        claimed[meaning] = names.claim(python_name(meaning.split(":")[-1]))
+                    name = claimed[meaning]
+                    arguments = [c[0] if pair else c for c in column]  # type: ignore[index]
+                    if name not in params:
+                        params[name] = Param(name, _annotation(arguments))
+                    for k in range(len(group)):
+                        per_instance[k][name] = literal(arguments[k]) if pair else values[k]
+                    columns[i][j] = f"({name}, {name})" if pair else name
+            definition = Definition(
+                name=self.variant_name(block, number),
+                block=block,
+                params=list(params.values()),
+                input_var=first.input_var,
+                output_vars=first.output_vars,
+                steps=[
+                    Step(
+                        s.attr,
+                        s.call.with_texts(columns[i]),
+                        s.inputs,
+                        s.target,
+                        s.spec_layer,
+                        s.path,
+                        s.before,
+                        s.instance,
+                        s.as_list,
+                    )
+                    for i, s in enumerate(first.steps)
+                ],
+                renames=first.renames,
+            )
+            definition.signature = self.signature_of(definition)
+            self.out.blocks.append(definition)
+            for k, inst in enumerate(group):
+                args = [(p.name, per_instance[k][p.name]) for p in definition.params]
+                inst.step.call = self.instance_call(definition, args, inst)
+
+    @staticmethod
+    def _meaning(
+        group: list[_Instance], column: list[object], step: Step, key: str
+    ) -> tuple[str, bool]:
+        """What one differing argument stands for, to name its parameter: the block's
+        input channels, a block parameter of equal value (``pair``: as ``(p, p)``), or
+        else the argument itself (``conv1_stride``)."""
+        if all(
+            type(v) is int and v == inst.input_shape[-1]
+            for v, inst in zip(column, group, strict=True)
+        ):
+            return "in_channels", False
+        for param, _ in group[0].use.bindings:
+            values = [dict(inst.use.bindings)[param] for inst in group]
+            if all(_same(v, c) for v, c in zip(values, column, strict=True)):
+                return f"param:{param}", False
+            if all(type(v) is int and c == (v, v) for v, c in zip(values, column, strict=True)):
+                return f"param:{param}", True
+        argument = key.lstrip("#") if not key.startswith("#") else f"arg{key[1:]}"
+        return f"slot:{step.attr}_{argument}", False
+
+
+def _same(value: object, raw: object) -> bool:
+    """A spec value (JSON) equals an emitted one (lists became tuples on the way)."""
+    if isinstance(value, list):
+        return (
+            isinstance(raw, tuple)
+            and len(raw) == len(value)
+            and all(_same(v, r) for v, r in zip(value, raw, strict=True))
+        )
+    return type(value) is type(raw) and value == raw
+
+
+def _annotation(values: list[object]) -> str:
+    """The type annotation of a parameter that takes these values.
+
+    >>> _annotation([16, 32]), _annotation([(1, 1), (2, 2)]), _annotation([None, 0.5])
+    ('int', 'tuple[int, int]', 'float | None')
+    """
+    kinds = sorted({_type_of(v) for v in values}, key=lambda k: (k == "None", k))
+    return " | ".join(kinds)
+
+
+def _type_of(value: object) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, tuple):
+        return "tuple[" + ", ".join(_type_of(v) for v in value) + "]"
+    if isinstance(value, Code):
+        return "Any"
+    return type(value).__name__
 
 
 def render(target: str, lowered: Lowered, template_name: str) -> str:

@@ -15,6 +15,7 @@ from specgen.layers import (
     Activation,
     AvgPool2D,
     BatchNorm,
+    Concatenate,
     Conv2D,
     Dense,
     Dropout,
@@ -22,7 +23,17 @@ from specgen.layers import (
     Pads,
     ZeroPadding2D,
 )
-from specgen.targets.base import Call, Lowered, Target, literal
+from specgen.targets.base import (
+    Call,
+    Code,
+    Definition,
+    Target,
+    _Instance,
+    _Lowering,
+    def_layout,
+    identifier,
+    literal,
+)
 
 # Activations whose Keras string form takes no parameter that could differ from PyTorch.
 _FUSABLE = {"relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "hard_sigmoid", "hard_swish"}
@@ -57,24 +68,69 @@ class KerasTarget(Target):
     template = "model.py.j2"
     reserved = frozenset({"keras", "layers", "build_model", "x"})
     module_names = frozenset({"keras", "layers", "build_model"})
+    python_attrs = False  # attributes are layer-name suffixes, not Python names
 
-    def output_name(self, node: Node, attr: str) -> str:
-        return "x"
-
-    def lower(self) -> Lowered:
-        out = super().lower()
+    def finish(self) -> None:
+        out = self.out
+        assert out.model is not None
         out.calls["input"] = Call.of("keras.Input", shape=out.input_shape, name="input")
+        outputs = out.model.output_vars
+        shown = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
         out.calls["model"] = Call(
             "keras.Model",
             kwargs=(
-                ("inputs", out.input_var),
-                ("outputs", out.output_var),
+                ("inputs", out.model.input_var),
+                ("outputs", shown),
                 ("name", literal(out.name)),
             ),
         )
-        return out
 
-    def activation_call(self, activation: str, name: str) -> Call:
+    def input_name(self, top: bool, used_once_first: bool) -> str:
+        if top:
+            return "inputs"  # the keras.Input, which keras.Model also takes
+        return "x" if used_once_first else "inputs"
+
+    def value_reserved(self) -> set[str]:
+        return {*super().value_reserved(), "name"}
+
+    def definition_name(self, block: str) -> str:
+        return block
+
+    def path_of(self, attr: str, state: _Lowering) -> str:
+        prefix = state.scope.prefix
+        return f"{prefix}_{attr}" if prefix else attr
+
+    def layer_name(self, attr: str) -> object:
+        """The ``name=`` of a Keras layer: spelled out at the top level; inside a block
+        function, its ``name`` argument plus the local suffix (keras.applications style)."""
+        if self.scope.scope.use is None:
+            return attr
+        return Code(f"name + {literal('_' + attr)}")
+
+    def node_name(self, node: Node) -> object:
+        return self.layer_name(self.attr(node))
+
+    def signature_of(self, definition: Definition) -> str:
+        return def_layout(
+            "",
+            definition.name,
+            [*((p.name, p.annotation) for p in definition.params), ("name", "str")],
+            "keras.KerasTensor",
+            first=f"{identifier(definition.input_var)}: keras.KerasTensor",
+        )
+
+    def instance_call(
+        self, definition: Definition, args: list[tuple[str, str]], instance: _Instance
+    ) -> Call:
+        use = instance.use
+        if use.instance == use.local:  # used at the top level
+            name = literal(use.instance)
+        else:
+            name = f"name + {literal('_' + instance.step.attr)}"
+        (source,) = instance.step.inputs
+        return Call(definition.name, (source,), (*args, ("name", name)))
+
+    def activation_call(self, activation: str, name: object) -> Call:
         kind = canonical_activation(activation)
         if kind == "leaky_relu":
             return Call.of("layers.LeakyReLU", negative_slope=LEAKY_RELU_NEGATIVE_SLOPE, name=name)
@@ -92,7 +148,7 @@ class KerasTarget(Target):
     def add_activation_after(self, node: Node, activation: str) -> None:
         if self.fused(node, activation) is None:
             attr = self.helper_name(node, "act")
-            self.add(node, self.activation_call(activation, attr), attr=attr)
+            self.add(node, self.activation_call(activation, self.layer_name(attr)), attr=attr)
 
     def lower_conv2d(self, node: Node) -> None:
         layer = node.layer
@@ -100,7 +156,7 @@ class KerasTarget(Target):
         padding = _keras_padding(node, layer.padding, layer.kernel_size, layer.stride)
         if padding is None:  # asymmetric or larger than 'same': pad with zeros first
             attr = self.helper_name(node, "pad")
-            pad = Call.of("layers.ZeroPadding2D", padding=layer.padding, name=attr)
+            pad = Call.of("layers.ZeroPadding2D", padding=layer.padding, name=self.layer_name(attr))
             self.add(node, pad, attr=attr)
             padding = "valid"
         fused = self.fused(node, layer.activation)
@@ -116,7 +172,7 @@ class KerasTarget(Target):
                 groups=layer.groups,
                 use_bias=layer.use_bias,
                 activation=fused or "linear",
-                name=node.name,
+                name=self.node_name(node),
             ),
         )
         self.add_activation_after(node, layer.activation)
@@ -140,7 +196,7 @@ class KerasTarget(Target):
                 pool_size=layer.pool_size,
                 strides=layer.strides,
                 padding=padding,
-                name=node.name,
+                name=self.node_name(node),
             ),
         )
 
@@ -151,13 +207,13 @@ class KerasTarget(Target):
         self._pool(node, "layers.AveragePooling2D")
 
     def lower_global_avg_pool2d(self, node: Node) -> None:
-        self.add(node, Call.of("layers.GlobalAveragePooling2D", keepdims=False, name=node.name))
+        self.add(node, Call.of("layers.GlobalAveragePooling2D", keepdims=False, name=self.node_name(node)))
 
     def lower_global_max_pool2d(self, node: Node) -> None:
-        self.add(node, Call.of("layers.GlobalMaxPooling2D", keepdims=False, name=node.name))
+        self.add(node, Call.of("layers.GlobalMaxPooling2D", keepdims=False, name=self.node_name(node)))
 
     def lower_flatten(self, node: Node) -> None:
-        self.add(node, Call.of("layers.Flatten", name=node.name))
+        self.add(node, Call.of("layers.Flatten", name=self.node_name(node)))
 
     def lower_dense(self, node: Node) -> None:
         layer = node.layer
@@ -170,7 +226,7 @@ class KerasTarget(Target):
                 layer.units,
                 use_bias=layer.use_bias,
                 activation=fused or "linear",
-                name=node.name,
+                name=self.node_name(node),
             ),
         )
         self.add_activation_after(node, layer.activation)
@@ -178,7 +234,7 @@ class KerasTarget(Target):
     def lower_dropout(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, Dropout)
-        self.add(node, Call.of("layers.Dropout", rate=layer.rate, name=node.name))
+        self.add(node, Call.of("layers.Dropout", rate=layer.rate, name=self.node_name(node)))
 
     def lower_batch_norm(self, node: Node) -> None:
         layer = node.layer
@@ -192,16 +248,45 @@ class KerasTarget(Target):
                 epsilon=layer.epsilon,
                 center=layer.center,
                 scale=layer.scale,
-                name=node.name,
+                name=self.node_name(node),
             ),
         )
 
     def lower_activation(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, Activation)
-        self.add(node, self.activation_call(layer.activation, node.name))
+        self.add(node, self.activation_call(layer.activation, self.node_name(node)))
 
     def lower_zero_padding2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, ZeroPadding2D)
-        self.add(node, Call.of("layers.ZeroPadding2D", padding=layer.padding, name=node.name))
+        self.add(node, Call.of("layers.ZeroPadding2D", padding=layer.padding, name=self.node_name(node)))
+
+    def _merge(self, node: Node, keras_class: str, **kwargs: object) -> None:
+        step = self.add(node, Call.of(keras_class, **kwargs, name=self.node_name(node)))
+        step.as_list = True  # Keras merge layers take a list of tensors
+
+    def lower_add(self, node: Node) -> None:
+        self._merge(node, "layers.Add")
+
+    def lower_subtract(self, node: Node) -> None:
+        self._merge(node, "layers.Subtract")
+
+    def lower_multiply(self, node: Node) -> None:
+        self._merge(node, "layers.Multiply")
+
+    def lower_average(self, node: Node) -> None:
+        self._merge(node, "layers.Average")
+
+    def lower_maximum(self, node: Node) -> None:
+        self._merge(node, "layers.Maximum")
+
+    def lower_minimum(self, node: Node) -> None:
+        self._merge(node, "layers.Minimum")
+
+    def lower_concatenate(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Concatenate)
+        rank = len(node.output)
+        # Keras counts the batch axis: the spec's axis a over [H, W, C] is a - rank there.
+        self._merge(node, "layers.Concatenate", axis=layer.axis % rank - rank)

@@ -20,6 +20,7 @@ from specgen.layers import (
     Activation,
     AvgPool2D,
     BatchNorm,
+    Concatenate,
     Conv2D,
     Dense,
     Dropout,
@@ -27,7 +28,18 @@ from specgen.layers import (
     Pads,
     ZeroPadding2D,
 )
-from specgen.targets.base import Call, Code, Lowered, Target
+from specgen.targets.base import (
+    Call,
+    Code,
+    Definition,
+    Lowered,
+    Target,
+    _Instance,
+    _Lowering,
+    class_name,
+    def_layout,
+    identifier,
+)
 
 # Attributes of torch.nn.Module (torch 2.x): a submodule with one of these names would
 # shadow a method. tests/test_targets.py checks this list against the installed torch.
@@ -128,21 +140,51 @@ def _pool_own_padding(pads: Pads, window: tuple[int, int]) -> tuple[int, int] | 
     return symmetric
 
 
+# Merge layer type -> the emitted helper module that computes it as Keras does.
+_MERGES = {
+    "add": "Add",
+    "subtract": "Subtract",
+    "multiply": "Multiply",
+    "average": "Average",
+    "maximum": "Maximum",
+    "minimum": "Minimum",
+    "concatenate": "Concatenate",
+}
+
+
+def torch_dim(axis: int, rank: int) -> int:
+    """The NCHW (or NF) dimension of a spec axis counted over [H, W, C] (or [N]).
+
+    This is the one place that knows the layout: the spec is channels-last without the
+    batch axis, the PyTorch tensors are channels-first with it.
+
+    >>> [torch_dim(a, 3) for a in (0, 1, 2, -1)], torch_dim(-1, 1)
+    ([2, 3, 1, 1], 1)
+    """
+    axis %= rank
+    return (2, 3, 1)[axis] if rank == 3 else axis + 1
+
+
 class PyTorchTarget(Target):
     name = "pytorch"
     template = "model.py.j2"
     reserved = frozenset({"torch", "nn", "build_model", "x", "self"}) | NN_MODULE_ATTRIBUTES
-    module_names = frozenset({"torch", "nn", "F", "AvgPool2dSame", "build_model"})
+    module_names = frozenset(
+        {"torch", "nn", "F", "AvgPool2dSame", "build_model", *_MERGES.values()}
+    )
+    attr_reserved = NN_MODULE_ATTRIBUTES
 
     def lower(self) -> Lowered:
         for node in self.graph.layers():
-            if node.name in NN_MODULE_ATTRIBUTES:
+            origin = node.origin
+            local = origin.local if origin is not None and origin.uses else node.name
+            if local in NN_MODULE_ATTRIBUTES:
                 self.unsupported(
                     node,
-                    f"a submodule named {node.name!r} (it would shadow nn.Module.{node.name})",
+                    f"a submodule named {local!r} (it would shadow nn.Module.{local})",
                     "rename the layer",
                 )
-            elif node.name.startswith("_"):
+            elif local.startswith("_"):
                 # nn.Module keeps its own state in underscore attributes (_modules,
                 # _version, ... varying across releases) and Python mangles '__x'.
                 self.unsupported(
@@ -152,8 +194,53 @@ class PyTorchTarget(Target):
                 )
         return super().lower()
 
-    def input_variable(self) -> str:
-        return "x"
+    def definition_name(self, block: str) -> str:
+        return class_name(block, self.module_names)
+
+    def path_of(self, attr: str, state: _Lowering) -> str:
+        return f"{state.module_path}.{attr}" if state.module_path else attr
+
+    def signature_of(self, definition: Definition) -> str:
+        return def_layout(
+            "    ",
+            "__init__",
+            [(p.name, p.annotation) for p in definition.params],
+            "None",
+            first="self",
+        )
+
+    def instance_call(
+        self, definition: Definition, args: list[tuple[str, str]], instance: _Instance
+    ) -> Call:
+        return Call(identifier(definition.name), (), tuple(args))
+
+    def _merge(self, node: Node, **kwargs: object) -> None:
+        helper = _MERGES[node.kind]
+        self.out.helpers.add(helper)
+        self.add(node, Call.of(helper, **kwargs))
+
+    def lower_add(self, node: Node) -> None:
+        self._merge(node)
+
+    def lower_subtract(self, node: Node) -> None:
+        self._merge(node)
+
+    def lower_multiply(self, node: Node) -> None:
+        self._merge(node)
+
+    def lower_average(self, node: Node) -> None:
+        self._merge(node)
+
+    def lower_maximum(self, node: Node) -> None:
+        self._merge(node)
+
+    def lower_minimum(self, node: Node) -> None:
+        self._merge(node)
+
+    def lower_concatenate(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Concatenate)
+        self._merge(node, dim=torch_dim(layer.axis, len(node.output)))
 
     def activation(self, node: Node, activation: str) -> None:
         kind = canonical_activation(activation)

@@ -1,0 +1,998 @@
+"""Blocks: expand ``blocks:`` and block uses into a flat list of layers, before the schema.
+
+This stage sits between loading and the schema. Its output is a flat document in which
+every layer is an ordinary layer mapping, so everything downstream (schema, graph,
+targets) sees one kind of layer. What it keeps is *where each value came from*:
+
+- every flat value has a source path in the file (`ExpandedDocument.source_path`), so a
+  diagnostic points at the block's own line, or at the ``with:`` entry when the value
+  came from a parameter;
+- every flat layer has an `Origin`: its mapping in the file and the chain of block uses
+  it was expanded through, which diagnostics show as ``note:`` lines and the targets use
+  to emit one class (PyTorch) or function (Keras) per block.
+
+Substitution is whole-value only: a string that is exactly ``$param`` is replaced by the
+parameter's value. Nothing is ever evaluated. The size of an expansion is computed from
+the definitions alone (a repeat multiplies a count, it is never unrolled to count), so a
+spec that would expand past `MAX_EXPANDED_LAYERS` is refused before anything is built.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from specgen.diagnostics import Diagnostic, JsonPath, Position, Severity, show_value
+from specgen.load import Document
+
+# An expansion beyond this many layers is refused before it is built (SG114).
+MAX_EXPANDED_LAYERS = 100_000
+# Blocks may use blocks this many levels deep; real networks use two or three.
+MAX_BLOCK_DEPTH = 32
+MAX_REPEAT = MAX_EXPANDED_LAYERS
+MAX_NAME = 40  # as specgen.layers.base.MAX_NAME: the expanded names are layer names
+
+USE_KEYS = ("block", "name", "repeat", "with", "inputs")
+BLOCK_KEYS = ("params", "layers")
+INPUT = "input"
+_LOCAL = re.compile(r"[A-Za-z0-9_]+\Z")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockUse:
+    """One instance of a block: which block, its names, where it is used, its arguments."""
+
+    block: str
+    instance: str  # the expanded instance name, e.g. 'stage1_2'
+    local: str  # the instance's name inside its parent (the part after the parent's prefix)
+    path: JsonPath  # the use's mapping in the file
+    position: Position | None
+    bindings: tuple[tuple[str, Any], ...]  # every parameter's value, in `params` order
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a flat layer came from: its mapping in the file and the block uses around it."""
+
+    path: JsonPath
+    uses: tuple[BlockUse, ...] = ()  # outermost first
+    local: str = ""  # the layer's name inside its innermost instance
+
+    def notes(self, file: str) -> tuple[str, ...]:
+        """``in block 'basic' used as 'stage1_2' at net.yaml:14:5``, innermost first."""
+        notes = []
+        for use in reversed(self.uses):
+            where = file
+            if use.position is not None:
+                where += f":{use.position.line}:{use.position.column}"
+            notes.append(f"in block {use.block!r} used as {use.instance!r} at {where}")
+        return tuple(notes)
+
+
+@dataclass(slots=True)
+class ExpandedDocument(Document):
+    """The flat document; positions and paths resolve through to the file's own."""
+
+    source: Document | None = None
+    sources: dict[JsonPath, JsonPath] = field(default_factory=dict)
+
+    def source_path(self, path: JsonPath) -> JsonPath:
+        """The path in the file of the flat value at `path` (longest mapped prefix)."""
+        for end in range(len(path), -1, -1):
+            hit = self.sources.get(path[:end])
+            if hit is not None:
+                return (*hit, *path[end:])
+        return path
+
+    def locate(self, path: JsonPath, *, key: bool = False) -> Position | None:
+        assert self.source is not None
+        return self.source.locate(self.source_path(path), key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class Hole:
+    """A flat layer that could not be expanded (already reported): later checks skip it."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Ref:
+    """The unnamed top-level layer at flat index `index`, until its name is generated."""
+
+    index: int
+
+
+def layer_names(layers: list[tuple[str | None, str]]) -> list[str]:
+    """Each layer's name: its own, or ``<type>_<n>`` counted per type, skipping taken names.
+
+    `layers` holds (explicit name or None, type) per layer.
+
+    >>> layer_names([(None, "conv2d"), ("conv2d_2", "conv2d"), (None, "conv2d")])
+    ['conv2d_1', 'conv2d_2', 'conv2d_3']
+    """
+    taken = {name for name, _ in layers if name is not None}
+    counters: dict[str, int] = {}
+    names = []
+    for name, kind in layers:
+        if name is not None:
+            names.append(name)
+            continue
+        while True:
+            counters[kind] = counters.get(kind, 0) + 1
+            candidate = f"{kind}_{counters[kind]}"
+            if candidate not in taken:
+                break
+        taken.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def flat_identity(raw: object) -> tuple[str | None, str]:
+    """(name, type) of a flat layer as far as they can be trusted before the schema."""
+    if isinstance(raw, Hole):
+        return raw.name, "layer"
+    if not isinstance(raw, dict):
+        return None, "layer"
+    name, kind = raw.get("name"), raw.get("type")
+    valid_name = name if isinstance(name, str) and name.isidentifier() else None
+    return valid_name, kind if isinstance(kind, str) and kind.isidentifier() else "layer"
+
+
+@dataclass(slots=True)
+class Expansion:
+    document: Document | None  # None when the expansion was refused as a whole
+    origins: list[Origin] = field(default_factory=list)  # one per flat layer
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    holes: set[int] = field(default_factory=set)  # flat indices of `Hole`s
+    params: dict[str, tuple[str, ...]] = field(default_factory=dict)  # block -> param names
+
+    def source_path(self, path: JsonPath) -> JsonPath:
+        if isinstance(self.document, ExpandedDocument):
+            return self.document.source_path(path)
+        return path
+
+    def origin_of(self, path: JsonPath) -> Origin | None:
+        """The origin of the flat layer that `path` leads into, if it leads into one."""
+        if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
+            if 0 <= path[1] < len(self.origins):
+                return self.origins[path[1]]
+        return None
+
+
+# --- definitions ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Block:
+    name: str
+    path: JsonPath
+    params: dict[str, tuple[Any, JsonPath]]  # name -> (default or None, path of the default)
+    layers: list[Any]
+    broken: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    value: Any
+    source: JsonPath  # where the value is written in the file
+
+
+def _suggest(word: str, choices: list[str]) -> str | None:
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _is_use(item: object) -> bool:
+    return isinstance(item, dict) and "block" in item
+
+
+class _Expander:
+    def __init__(self, document: Document, file: str) -> None:
+        self.doc = document
+        self.file = file
+        self.data: dict[str, Any] = document.data
+        self.diagnostics: list[Diagnostic] = []
+        self.blocks: dict[str, _Block] = {}
+        self.layers: list[Any] = []
+        self.origins: list[Origin] = []
+        self.sources: dict[JsonPath, JsonPath] = {}
+        self.holes: set[int] = set()
+        # Instance name -> the flat name of its output, so `inputs`/`outputs` may name one.
+        self.aliases: dict[str, str] = {}
+        self.counters: dict[tuple[str, str], int] = {}
+
+    # -- reporting
+
+    def report(
+        self,
+        code: str,
+        message: str,
+        path: JsonPath,
+        *,
+        hint: str | None = None,
+        key: bool = False,
+        uses: tuple[BlockUse, ...] = (),
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        self.diagnostics.append(
+            Diagnostic(
+                code,
+                message,
+                severity=severity,
+                hint=hint,
+                json_path=path,
+                position=self.doc.locate(path, key=key),
+                notes=Origin(path, uses).notes(self.file),
+            )
+        )
+
+    # -- definitions
+
+    def read_blocks(self) -> None:
+        raw = self.data.get("blocks")
+        if raw is None:
+            return
+        if not isinstance(raw, dict):
+            self.report(
+                "SG103",
+                f"blocks: expected a mapping of block names, got {show_value(raw)}",
+                ("blocks",),
+            )
+            return
+        for name, definition in raw.items():
+            path: JsonPath = ("blocks", name)
+            block = _Block(name, path, {}, [])
+            self.blocks[name] = block
+            if not _IDENT.match(name) or keyword.iskeyword(name) or len(name) > MAX_NAME:
+                self.report(
+                    "SG104",
+                    f"block name {name!r} is not an identifier",
+                    path,
+                    hint="block names match [A-Za-z_][A-Za-z0-9_]*",
+                    key=True,
+                )
+                block.broken = True
+            if not isinstance(definition, dict):
+                self.report(
+                    "SG103",
+                    f"block {name!r}: expected a mapping with 'params' and 'layers', "
+                    f"got {show_value(definition)}",
+                    path,
+                )
+                block.broken = True
+                continue
+            for key in definition:
+                if key not in BLOCK_KEYS:
+                    fix = _suggest(key, list(BLOCK_KEYS))
+                    self.report(
+                        "SG102",
+                        f"block {name!r}: unknown key {key!r}",
+                        (*path, key),
+                        hint=f"did you mean {fix!r}?" if fix else "allowed keys: params, layers",
+                        key=True,
+                    )
+                    block.broken = True
+            params = definition.get("params", {})
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                self.report(
+                    "SG103",
+                    f"block {name!r}: params: expected a mapping of parameter names to "
+                    f"defaults (null: required), got {show_value(params)}",
+                    (*path, "params"),
+                )
+                block.broken = True
+                params = {}
+            for param, default in params.items():
+                if not _IDENT.match(param):
+                    self.report(
+                        "SG104",
+                        f"block {name!r}: parameter name {param!r} is not an identifier",
+                        (*path, "params", param),
+                        key=True,
+                    )
+                    block.broken = True
+                block.params[param] = (default, (*path, "params", param))
+            layers = definition.get("layers")
+            if "layers" not in definition:
+                self.report("SG101", f"block {name!r}: missing required key 'layers'", path)
+                block.broken = True
+            elif not isinstance(layers, list) or not layers:
+                self.report(
+                    "SG103" if not isinstance(layers, list) else "SG104",
+                    f"block {name!r}: layers: expected a non-empty list, got {show_value(layers)}",
+                    (*path, "layers"),
+                )
+                block.broken = True
+            else:
+                block.layers = layers
+
+    def used_blocks(self, items: list[Any]) -> Iterator[tuple[int, str]]:
+        for index, item in enumerate(items):
+            if _is_use(item) and isinstance(item["block"], str) and item["block"] in self.blocks:
+                yield index, item["block"]
+
+    def check_nesting(self) -> bool:
+        """Refuse recursion and nesting beyond `MAX_BLOCK_DEPTH` (iteratively: no recursion
+        limit can be hit by a long chain of blocks). Returns False when refused."""
+        depth: dict[str, int] = {}  # finished blocks: levels of blocks below, itself included
+        state: dict[str, str] = {}
+        ok = True
+        for root in self.blocks:
+            if root in state:
+                continue
+            stack: list[tuple[str, Iterator[tuple[int, str]]]] = [
+                (root, self.used_blocks(self.blocks[root].layers))
+            ]
+            state[root] = "open"
+            while stack:
+                name, children = stack[-1]
+                advanced = False
+                for index, child in children:
+                    if state.get(child) == "open":
+                        chain = [n for n, _ in stack]
+                        cycle = " -> ".join([*chain[chain.index(child) :], child])
+                        self.report(
+                            "SG113",
+                            f"block {child!r} uses itself: {cycle}",
+                            ("blocks", name, "layers", index, "block"),
+                            hint="a block cannot contain itself; use repeat to stack copies",
+                        )
+                        ok = False
+                        continue
+                    if child not in state:
+                        state[child] = "open"
+                        stack.append((child, self.used_blocks(self.blocks[child].layers)))
+                        advanced = True
+                        break
+                if advanced:
+                    continue
+                stack.pop()
+                state[name] = "done"
+                below = [depth.get(c, 0) for _, c in self.used_blocks(self.blocks[name].layers)]
+                depth[name] = 1 + max(below, default=0)
+        if not ok:
+            return False
+        for index, name in self.used_blocks(self.data.get("layers", [])):
+            if depth[name] > MAX_BLOCK_DEPTH:
+                self.report(
+                    "SG114",
+                    f"block {name!r} nests blocks {depth[name]} levels deep, more than the "
+                    f"limit of {MAX_BLOCK_DEPTH}",
+                    ("layers", index, "block"),
+                    hint="flatten some of the nesting",
+                )
+                return False
+        return True
+
+    # -- counting (before anything is built)
+
+    def count(self, items: list[Any], bindings: dict[str, _Binding], memo: dict[str, int]) -> int:
+        """How many layers `items` expand to; repeats multiply, they are never unrolled."""
+        total = 0
+        for item in items:
+            if not _is_use(item):
+                total += 1
+                continue
+            block = self.blocks.get(item["block"]) if isinstance(item["block"], str) else None
+            if block is None or block.broken:
+                total += 1
+                continue
+            repeat = self.resolve(item.get("repeat", 1), bindings)
+            times = repeat if type(repeat) is int and 1 <= repeat <= MAX_REPEAT else 1
+            inner = self.use_bindings(block, item.get("with"), bindings)
+            key = block.name + repr(sorted((k, repr(v.value)) for k, v in inner.items()))
+            if key not in memo:
+                memo[key] = self.count(block.layers, inner, memo)
+            total += times * memo[key]
+            if total > MAX_EXPANDED_LAYERS:
+                return total
+        return total
+
+    def check_size(self) -> bool:
+        memo: dict[str, int] = {}
+        total = 0
+        for index, item in enumerate(self.data.get("layers", [])):
+            total += self.count([item], {}, memo)
+            if total > MAX_EXPANDED_LAYERS:
+                self.report(
+                    "SG114",
+                    f"expanding the blocks would make more than {MAX_EXPANDED_LAYERS:,} layers",
+                    ("layers", index),
+                    hint="lower the repeat counts; the limit protects validate and emit "
+                    "from specs that would take hours or exhaust memory",
+                )
+                return False
+        return True
+
+    # -- substitution
+
+    def resolve(self, value: Any, bindings: dict[str, _Binding]) -> Any:
+        """A value with every ``$param`` string replaced (errors are reported elsewhere)."""
+        if isinstance(value, str) and value.startswith("$") and value[1:] in bindings:
+            return bindings[value[1:]].value
+        if isinstance(value, list):
+            return [self.resolve(v, bindings) for v in value]
+        if isinstance(value, dict):
+            return {k: self.resolve(v, bindings) for k, v in value.items()}
+        return value
+
+    def substitute(
+        self,
+        value: Any,
+        bindings: dict[str, _Binding],
+        path: JsonPath,
+        flat: JsonPath | None,
+        scope: _Scope,
+    ) -> tuple[Any, bool]:
+        """Replace ``$param`` strings, recording each replaced value's source path.
+
+        Returns the new value and False when a parameter is unknown (reported)."""
+        if isinstance(value, str) and value.startswith("$"):
+            name = value[1:]
+            if name in bindings:
+                binding = bindings[name]
+                if flat is not None:
+                    self.sources[flat] = binding.source
+                return binding.value, True
+            known = sorted(bindings)
+            fix = _suggest(name, known)
+            self.report(
+                "SG112",
+                f"unknown parameter {value!r} in block {scope.block!r}",
+                path,
+                hint=f"did you mean '${fix}'?"
+                if fix
+                else ("parameters: " + ", ".join(known) if known else "the block has no params"),
+                uses=scope.uses,
+            )
+            return value, False
+        if isinstance(value, list):
+            out, ok = [], True
+            for i, v in enumerate(value):
+                at = None if flat is None else (*flat, i)
+                new, good = self.substitute(v, bindings, (*path, i), at, scope)
+                out.append(new)
+                ok &= good
+            return out, ok
+        if isinstance(value, dict):
+            mapping, ok = {}, True
+            for k, v in value.items():
+                at = None if flat is None else (*flat, k)
+                new, good = self.substitute(v, bindings, (*path, k), at, scope)
+                mapping[k] = new
+                ok &= good
+            return mapping, ok
+        return value, True
+
+    def use_bindings(
+        self, block: _Block, given: Any, outer: dict[str, _Binding], path: JsonPath = ()
+    ) -> dict[str, _Binding]:
+        """Every parameter's value for one use: `with:` entries over the defaults.
+
+        A value that is exactly ``$outer_param`` keeps the outer value's source, so a
+        diagnostic points at where the number is really written."""
+        given = given if isinstance(given, dict) else {}
+        bindings = {}
+        for name, (default, default_path) in block.params.items():
+            if name in given:
+                value = given[name]
+                source: JsonPath = (*path, "with", name)
+                if isinstance(value, str) and value.startswith("$") and value[1:] in outer:
+                    source = outer[value[1:]].source
+                bindings[name] = _Binding(self.resolve(value, outer), source)
+            else:
+                bindings[name] = _Binding(default, default_path)
+        return bindings
+
+    # -- expansion
+
+    def run(self) -> None:
+        top = _Scope(block="", prefix="", uses=(), bindings={}, input_name=INPUT, path=())
+        items = self.data.get("layers")
+        if not isinstance(items, list):
+            return
+        locals_: dict[str, Any] = {}
+        for index, item in enumerate(items):
+            path: JsonPath = ("layers", index)
+            if _is_use(item):
+                self.expand_use(item, path, top, locals_, self.last_name())
+                continue
+            flat_index = len(self.layers)
+            self.sources[("layers", flat_index)] = path
+            if isinstance(item, dict):
+                item = self.aliased(item)
+                if isinstance(item.get("name"), str):
+                    locals_[item["name"]] = item["name"]
+            self.layers.append(item)
+            self.origins.append(Origin(path))
+
+    def aliased(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A top-level layer whose `inputs` name a block instance: its output, instead."""
+        refs = item.get("inputs")
+        names = [refs] if isinstance(refs, str) else refs
+        if not isinstance(names, list) or not any(
+            isinstance(r, str) and r in self.aliases for r in names
+        ):
+            return item
+        new = [self.aliases.get(r, r) if isinstance(r, str) else r for r in names]
+        return {**item, "inputs": new}
+
+    def last_name(self) -> Any:
+        """The flat name of the last layer so far; `_Ref` for an unnamed top-level layer,
+        whose generated name is known only when the whole list is (`name_all`)."""
+        if not self.layers:
+            return INPUT
+        last = self.layers[-1]
+        if isinstance(last, Hole):
+            return last.name
+        if isinstance(last, dict) and isinstance(last.get("name"), str):
+            return str(last["name"])
+        return _Ref(len(self.layers) - 1)
+
+    def name_all(self) -> None:
+        """Resolve each `_Ref` to the name the graph pass generates for that layer."""
+        names = layer_names([flat_identity(layer) for layer in self.layers])
+
+        def real(value: Any) -> Any:
+            return names[value.index] if isinstance(value, _Ref) else value
+
+        for layer in self.layers:
+            refs = layer.get("inputs") if isinstance(layer, dict) else None
+            if isinstance(refs, list) and any(isinstance(r, _Ref) for r in refs):
+                layer["inputs"] = [real(r) for r in refs]
+        for key, value in self.aliases.items():
+            self.aliases[key] = real(value)
+
+    def expand_use(
+        self,
+        item: dict[str, Any],
+        path: JsonPath,
+        scope: _Scope,
+        locals_: dict[str, Any],
+        previous: Any,
+    ) -> None:
+        """Expand one block use (all its repeats) at `path` inside `scope`."""
+        ok = True
+        use = item
+        if scope.uses:  # inside a block: its parameters may be used here too
+            substituted, ok = self.substitute(item, scope.bindings, path, None, scope)
+            use = substituted if isinstance(substituted, dict) else item
+        label = self.use_label(use)
+        for key in use:
+            if key not in USE_KEYS:
+                fix = _suggest(key, list(USE_KEYS))
+                self.report(
+                    "SG102",
+                    f"{label}: unknown key {key!r}",
+                    (*path, key),
+                    hint=f"did you mean {fix!r}?"
+                    if fix
+                    else "allowed keys: " + ", ".join(USE_KEYS),
+                    key=True,
+                    uses=scope.uses,
+                )
+                ok = False
+        block = self.block_of(use, path, label, scope)
+        ok &= block is not None
+        repeat = use.get("repeat", 1)
+        if type(repeat) is not int:
+            self.report(
+                "SG103",
+                f"{label}: repeat: expected an int, got {show_value(repeat)}",
+                (*path, "repeat"),
+                uses=scope.uses,
+            )
+            ok, repeat = False, 1
+        elif not 1 <= repeat <= MAX_REPEAT:
+            self.report(
+                "SG104",
+                f"{label}: repeat: expected a value between 1 and {MAX_REPEAT}, got {repeat}",
+                (*path, "repeat"),
+                uses=scope.uses,
+            )
+            ok, repeat = False, 1
+        source = self.use_input(use, path, label, scope, locals_, previous)
+        ok &= source is not None
+        names = self.instance_names(use, path, label, scope, repeat, block)
+        ok &= names is not None
+        if block is not None:
+            ok &= self.check_with(use, path, label, block, scope)
+        if not ok or block is None or names is None or source is None:
+            # Already reported: one hole stands for the whole use, so that layers after
+            # it are checked without a cascade of errors about it.
+            hole_name = names[-1][1] if names else f"<block use at {path}>"
+            for local, full in names or []:
+                self.aliases[full] = hole_name
+                locals_[local] = hole_name
+            if isinstance(use.get("name"), str):
+                locals_[use["name"]] = hole_name
+                self.aliases[scope.qualify(use["name"])] = hole_name
+            self.holes.add(len(self.layers))
+            self.sources[("layers", len(self.layers))] = path
+            self.layers.append(Hole(hole_name))
+            self.origins.append(Origin(path, scope.uses))
+            return
+        bindings = self.use_bindings(block, item.get("with"), scope.bindings, path)
+        for local, full in names:
+            instance = BlockUse(
+                block=block.name,
+                instance=full,
+                local=local,
+                path=path,
+                position=self.doc.locate(path),
+                bindings=tuple((k, b.value) for k, b in bindings.items()),
+            )
+            inner = _Scope(
+                block=block.name,
+                prefix=full,
+                uses=(*scope.uses, instance),
+                bindings=bindings,
+                input_name=source,
+                path=block.path,
+            )
+            self.expand_block(block, inner)
+            source = self.last_name()
+            self.aliases[full] = source
+            locals_[local] = source
+        if len(names) > 1 and isinstance(use.get("name"), str) and "{i}" not in use["name"]:
+            # `name: stage, repeat: 3` -> stage_1..stage_3; `stage` itself means the last.
+            self.aliases[scope.qualify(use["name"])] = source
+            locals_[use["name"]] = source
+
+    def use_label(self, use: dict[str, Any]) -> str:
+        name, block = use.get("name"), use.get("block")
+        shown = repr(block) if isinstance(block, str) else "block"
+        if isinstance(name, str):
+            return f"block use {name!r} ({shown[1:-1] if isinstance(block, str) else shown})"
+        return f"block use ({shown[1:-1] if isinstance(block, str) else shown})"
+
+    def block_of(
+        self, use: dict[str, Any], path: JsonPath, label: str, scope: _Scope
+    ) -> _Block | None:
+        name = use.get("block")
+        if not isinstance(name, str):
+            self.report(
+                "SG103",
+                f"{label}: block: expected a block name (string), got {show_value(name)}",
+                (*path, "block"),
+                uses=scope.uses,
+            )
+            return None
+        block = self.blocks.get(name)
+        if block is None:
+            known = sorted(self.blocks)
+            fix = _suggest(name, known)
+            self.report(
+                "SG111",
+                f"{label}: no block named {name!r}",
+                (*path, "block"),
+                hint=f"did you mean {fix!r}?"
+                if fix
+                else ("blocks: " + ", ".join(known) if known else "define it under 'blocks:'"),
+                uses=scope.uses,
+            )
+            return None
+        return None if block.broken else block
+
+    def check_with(
+        self, use: dict[str, Any], path: JsonPath, label: str, block: _Block, scope: _Scope
+    ) -> bool:
+        given = use.get("with", {})
+        if given is None:
+            given = {}
+        if not isinstance(given, dict):
+            self.report(
+                "SG103",
+                f"{label}: with: expected a mapping of parameter values, got {show_value(given)}",
+                (*path, "with"),
+                uses=scope.uses,
+            )
+            return False
+        ok = True
+        params = list(block.params)
+        for key in given:
+            if key not in block.params:
+                fix = _suggest(key, params)
+                self.report(
+                    "SG112",
+                    f"{label}: block {block.name!r} has no parameter {key!r}",
+                    (*path, "with", key),
+                    hint=f"did you mean {fix!r}?"
+                    if fix
+                    else ("parameters: " + ", ".join(params) if params else "it takes none"),
+                    key=True,
+                    uses=scope.uses,
+                )
+                ok = False
+        missing = [
+            p for p, (default, _) in block.params.items() if default is None and p not in given
+        ]
+        if missing:
+            self.report(
+                "SG112",
+                f"{label}: missing required parameter(s) of block {block.name!r}: "
+                + ", ".join(repr(m) for m in missing),
+                path,
+                hint="give them under 'with:'; a parameter whose default is null is required",
+                uses=scope.uses,
+            )
+            ok = False
+        return ok
+
+    def use_input(
+        self,
+        use: dict[str, Any],
+        path: JsonPath,
+        label: str,
+        scope: _Scope,
+        locals_: dict[str, Any],
+        previous: Any,
+    ) -> Any:
+        """The flat name of what feeds the first instance (its `inputs`, else the previous)."""
+        refs = use.get("inputs")
+        if refs is None:
+            return previous
+        names = [refs] if isinstance(refs, str) else refs
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            self.report(
+                "SG103",
+                f"{label}: inputs: expected a layer name, got {show_value(refs)}",
+                (*path, "inputs"),
+                uses=scope.uses,
+            )
+            return None
+        if len(names) != 1:
+            self.report(
+                "SG109",
+                f"{label}: a block takes exactly one input, got {len(names)}",
+                (*path, "inputs"),
+                hint="merge the inputs first (add, concatenate, ...) and feed the merge",
+                uses=scope.uses,
+            )
+            return None
+        return self.reference(names[0], (*path, "inputs"), label, scope, locals_)
+
+    def reference(
+        self, name: str, path: JsonPath, label: str, scope: _Scope, locals_: dict[str, Any]
+    ) -> Any:
+        if name == INPUT:
+            return scope.input_name
+        if name in locals_:
+            return locals_[name]
+        if not scope.uses:  # top level: the graph pass reports unknown names with the rest
+            return self.aliases.get(name, name)
+        fix = _suggest(name, [INPUT, *locals_])
+        self.report(
+            "SG108",
+            f"{label}: input {name!r} is not a layer of block {scope.block!r} before it",
+            path,
+            hint=f"did you mean {fix!r}?"
+            if fix
+            else "inside a block, name 'input' or an earlier layer of the same block",
+            uses=scope.uses,
+        )
+        return None
+
+    def instance_names(
+        self,
+        use: dict[str, Any],
+        path: JsonPath,
+        label: str,
+        scope: _Scope,
+        repeat: int,
+        block: _Block | None,
+    ) -> list[tuple[str, str]] | None:
+        """(local, expanded) name of each instance, or None (reported)."""
+        name = use.get("name")
+        if name is None:
+            base = block.name if block is not None else "block"
+            key = (scope.prefix, base)
+            self.counters[key] = self.counters.get(key, 0) + 1
+            name = f"{base}_{self.counters[key]}"
+        if not isinstance(name, str):
+            self.report(
+                "SG103",
+                f"{label}: name: expected a string, got {show_value(name)}",
+                (*path, "name"),
+                uses=scope.uses,
+            )
+            return None
+        if "{i}" in name:
+            locals_ = [name.replace("{i}", str(i)) for i in range(1, repeat + 1)]
+        elif repeat > 1:
+            locals_ = [f"{name}_{i}" for i in range(1, repeat + 1)]
+        else:
+            locals_ = [name]
+        out = []
+        for local in locals_:
+            full = scope.qualify(local)
+            problem = self.name_problem(local, full, allow_digit=bool(scope.uses))
+            if problem:
+                self.report(
+                    "SG115",
+                    f"{label}: instance name {full!r} {problem}",
+                    (*path, "name") if "name" in use else path,
+                    hint="instance names are identifiers; '{i}' is the only placeholder",
+                    uses=scope.uses,
+                )
+                return None
+            out.append((local, full))
+        return out
+
+    @staticmethod
+    def name_problem(local: str, full: str, *, allow_digit: bool) -> str | None:
+        if not _LOCAL.match(local) or (not allow_digit and not _IDENT.match(local)):
+            return "is not an identifier"
+        if not _IDENT.match(full) or keyword.iskeyword(full):
+            return "is not an identifier"
+        if len(full) > MAX_NAME:
+            return f"is longer than {MAX_NAME} characters"
+        if full == INPUT:
+            return "is reserved for the model input"
+        return None
+
+    def expand_block(self, block: _Block, scope: _Scope) -> None:
+        locals_: dict[str, Any] = {}
+        generated: dict[str, int] = {}
+        taken = {
+            item["name"]
+            for item in block.layers
+            if isinstance(item, dict) and not _is_use(item) and isinstance(item.get("name"), str)
+        }
+        previous = scope.input_name
+        for index, item in enumerate(block.layers):
+            path: JsonPath = (*block.path, "layers", index)
+            if _is_use(item):
+                self.expand_use(item, path, scope, locals_, previous)
+                previous = self.last_name()
+                continue
+            flat_index = len(self.layers)
+            flat: JsonPath = ("layers", flat_index)
+            self.sources[flat] = path
+            layer, ok = self.substitute(item, scope.bindings, path, flat, scope)
+            origin_local = ""
+            if isinstance(layer, dict):
+                layer = dict(layer)
+                local = layer.get("name")
+                if local is None:
+                    kind = layer.get("type")
+                    kind = kind if isinstance(kind, str) and _IDENT.match(kind) else "layer"
+                    while True:
+                        generated[kind] = generated.get(kind, 0) + 1
+                        local = f"{kind}_{generated[kind]}"
+                        if local not in taken:
+                            break
+                if isinstance(local, str):
+                    full = scope.qualify(local)
+                    problem = self.name_problem(local, full, allow_digit=True)
+                    if problem:
+                        self.report(
+                            "SG115",
+                            f"layer {full!r} in block {scope.block!r}: name {problem}",
+                            (*path, "name") if "name" in layer else path,
+                            hint="local names in a block may start with a digit, but the "
+                            "expanded '<instance>_<local>' name must be an identifier of at "
+                            f"most {MAX_NAME} characters",
+                            uses=scope.uses,
+                        )
+                        ok = False
+                    layer["name"] = full
+                    locals_[local] = full
+                    origin_local = local
+                refs = layer.get("inputs")
+                if refs is None:
+                    wanted = [previous]
+                else:
+                    names = [refs] if isinstance(refs, str) else refs
+                    wanted = []
+                    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                        for i, ref in enumerate(names):
+                            target = self.reference(
+                                ref,
+                                (*path, "inputs", i)
+                                if isinstance(refs, list)
+                                else (*path, "inputs"),
+                                f"layer {layer['name']!r}",
+                                scope,
+                                locals_,
+                            )
+                            if target is None:
+                                ok = False
+                            else:
+                                wanted.append(target)
+                    else:
+                        wanted = names  # ill-typed: the schema reports it
+                if wanted == [self.last_name()] and refs is None:
+                    layer.pop("inputs", None)
+                else:
+                    layer["inputs"] = wanted
+            if not ok:
+                name = layer["name"] if isinstance(layer, dict) else scope.qualify(f"layer{index}")
+                self.holes.add(flat_index)
+                self.layers.append(Hole(str(name)))
+            else:
+                self.layers.append(layer)
+            self.origins.append(Origin(path, scope.uses, origin_local))
+            previous = self.last_name()
+
+    def outputs(self) -> Any:
+        raw = self.data.get("outputs")
+        names = [raw] if isinstance(raw, str) else raw
+        if isinstance(names, list):
+            return [self.aliases.get(n, n) if isinstance(n, str) else n for n in names]
+        return raw
+
+    def unused_blocks(self) -> None:
+        used: set[str] = set()
+        pending = [b for _, b in self.used_blocks(self.data.get("layers", []))]
+        while pending:
+            name = pending.pop()
+            if name not in used:
+                used.add(name)
+                pending.extend(b for _, b in self.used_blocks(self.blocks[name].layers))
+        for name in self.blocks:
+            if name not in used:
+                self.report(
+                    "SG302",
+                    f"block {name!r} is defined but never used",
+                    ("blocks", name),
+                    hint="use it in 'layers' ({block: " + name + "}) or remove it; an unused "
+                    "block is not checked",
+                    key=True,
+                    severity=Severity.WARNING,
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    block: str  # '' at the top level
+    prefix: str  # expanded instance name; '' at the top level
+    uses: tuple[BlockUse, ...]
+    bindings: dict[str, _Binding]
+    input_name: str  # the flat name that `input` means here
+    path: JsonPath
+
+    def qualify(self, local: str) -> str:
+        return f"{self.prefix}_{local}" if self.prefix else local
+
+
+def expand(document: Document, file: str = "") -> Expansion:
+    """Expand the blocks of `document`; a spec without blocks passes through unchanged."""
+    data = document.data
+    layers = data.get("layers")
+    has_uses = isinstance(layers, list) and any(_is_use(item) for item in layers)
+    if "blocks" not in data and not has_uses:
+        count = len(layers) if isinstance(layers, list) else 0
+        return Expansion(document, [Origin(("layers", i)) for i in range(count)])
+    expander = _Expander(document, file)
+    expander.read_blocks()
+    if not expander.check_nesting() or not expander.check_size():
+        return Expansion(None, diagnostics=expander.diagnostics)
+    expander.unused_blocks()
+    expander.run()
+    expander.name_all()
+    flat_data = {k: v for k, v in data.items() if k != "blocks"}
+    flat_data["layers"] = expander.layers
+    if "outputs" in data:
+        flat_data["outputs"] = expander.outputs()
+    sources = expander.sources
+    for key in flat_data:
+        if key != "layers":
+            sources.setdefault((key,), (key,))
+    sources[("layers",)] = ("layers",)
+    flat = ExpandedDocument(flat_data, raw=document.raw, source=document, sources=sources)
+    return Expansion(
+        flat,
+        expander.origins,
+        expander.diagnostics,
+        expander.holes,
+        {name: tuple(block.params) for name, block in expander.blocks.items()},
+    )
