@@ -157,6 +157,46 @@ def emit(
     raise typer.Exit(outcome.exit_code)
 
 
+class ExpandFormat(enum.StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+@app.command()
+def expand(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="One spec file.")],
+    output_format: Annotated[
+        ExpandFormat | None,
+        typer.Option("--format", help="Output syntax (default: the file's own)."),
+    ] = None,
+) -> None:
+    """Print the spec with every block expanded into plain layers (like `cpp -E`).
+
+    The output is a valid spec that validates to the same graph: same layer names,
+    same wiring, same shapes.
+    """
+    from specgen.expand import flat_json, flat_yaml
+
+    try:
+        result = check_file(path)
+    except UsageProblem as problem:
+        _usage_exit([str(problem)])
+    if result.graph is None or result.document is None:
+        VALIDATE_REPORTERS["text"](
+            [FileOutcome(result.path, result.report.diagnostics, True)], sys.stdout, sys.stderr
+        )
+        raise typer.Exit(1)
+    for warning in result.report.warnings:
+        print(format_diagnostic(warning), file=sys.stderr)
+    syntax = (
+        output_format.value
+        if output_format
+        else ("json" if path.suffix.lower() == ".json" else "yaml")
+    )
+    writer = flat_json if syntax == "json" else flat_yaml
+    sys.stdout.write(writer(result.document.data))
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec format (for editors and other validators)."""

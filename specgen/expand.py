@@ -20,6 +20,7 @@ spec that would expand past `MAX_EXPANDED_LAYERS` is refused before anything is 
 from __future__ import annotations
 
 import difflib
+import json
 import keyword
 import re
 from collections.abc import Iterator
@@ -160,8 +161,7 @@ class Expansion:
     def origin_of(self, path: JsonPath) -> Origin | None:
         """The origin of the flat layer that `path` leads into, if it leads into one."""
         if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
-            if 0 <= path[1] < len(self.origins):
-                return self.origins[path[1]]
+            return self.origins[path[1]] if 0 <= path[1] < len(self.origins) else None
         return None
 
 
@@ -996,3 +996,57 @@ def expand(document: Document, file: str = "") -> Expansion:
         expander.holes,
         {name: tuple(block.params) for name, block in expander.blocks.items()},
     )
+
+
+# --- writing the flat spec (``specgen expand``) ---------------------------------------------
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Plain words that YAML 1.2's core schema would read as something other than a string.
+_YAML_WORDS = {"null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"}
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    if _PLAIN.match(text) and text not in _YAML_WORDS:
+        return text
+    return json.dumps(text)  # a JSON string is a YAML 1.2 double-quoted scalar
+
+
+def _yaml_flow(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml_flow(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{" + ", ".join(f"{_yaml_scalar(k)}: {_yaml_flow(v)}" for k, v in value.items()) + "}"
+        )
+    return _yaml_scalar(value)
+
+
+def flat_yaml(data: dict[str, Any]) -> str:
+    """The flat spec as YAML, one layer a line in flow style, as specs are written."""
+    lines = []
+    for key, value in data.items():
+        if key == "layers" and isinstance(value, list):
+            lines.append("layers:")
+            lines.extend(f"  - {_yaml_flow(layer)}" for layer in value)
+        else:
+            lines.append(f"{_yaml_scalar(key)}: {_yaml_flow(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def flat_json(data: dict[str, Any]) -> str:
+    """The flat spec as JSON, one layer a line."""
+    parts = []
+    for key, value in data.items():
+        if key == "layers" and isinstance(value, list):
+            layers = ",\n".join(f"    {json.dumps(layer)}" for layer in value)
+            parts.append(f'  "layers": [\n{layers}\n  ]')
+        else:
+            parts.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"

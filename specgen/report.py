@@ -145,9 +145,11 @@ def _padding(node: Node) -> str:
 
 def node_json(node: Node) -> dict[str, Any]:
     rf = node.receptive_field
+    uses = node.origin.uses if node.origin is not None else ()
     return {
         "name": node.name,
         "type": node.kind,
+        "block": [{"block": u.block, "instance": u.instance} for u in uses],
         "inputs": node.inputs,
         "input_shapes": [list(s) for s in node.input_shapes],
         "output_shape": list(node.output),
@@ -169,6 +171,7 @@ def summary_json(graph: Graph, path: str) -> str:
         "name": graph.name,
         "input_shape": list(graph.input_shape),
         "layers": [node_json(n) for n in graph],
+        "outputs": [n.name for n in graph.outputs],
         "total_params": graph.total_params,
         "trainable_params": graph.params,
         "non_trainable_params": graph.non_trainable,
@@ -189,13 +192,44 @@ SUMMARY_COLUMNS = (
 )
 
 
-def summary_text(graph: Graph, path: str) -> str:
-    rows = []
+def _rows(graph: Graph) -> list[tuple[str, str, Node | None]]:
+    """(label, inputs, node) per row: block instances get a header row and their layers
+    are indented under it with their local names; inputs are shown where they are not
+    simply the row above."""
+    rows: list[tuple[str, str, Node | None]] = []
+    open_uses: tuple[Any, ...] = ()
+    previous = ""
     for n in graph:
+        uses = n.origin.uses if n.origin is not None else ()
+        common = 0
+        while common < min(len(uses), len(open_uses)) and uses[common] == open_uses[common]:
+            common += 1
+        for depth in range(common, len(uses)):
+            use = uses[depth]
+            rows.append((f"{'  ' * depth}{use.instance} (block {use.block})", "", None))
+        open_uses = uses
+        name = n.origin.local if uses and n.origin is not None and n.origin.local else n.name
+        shown = "" if n.inputs == [previous] or not n.inputs else ", ".join(n.inputs)
+        rows.append((f"{'  ' * len(uses)}{name} ({n.kind})", shown, n))
+        previous = n.name
+    return rows
+
+
+def summary_text(graph: Graph, path: str) -> str:
+    graph_columns = not graph.is_chain()
+    columns = (
+        (SUMMARY_COLUMNS[0], "Inputs", *SUMMARY_COLUMNS[1:]) if graph_columns else (SUMMARY_COLUMNS)
+    )
+    rows = []
+    for label, inputs, n in _rows(graph):
+        if n is None:
+            rows.append((label, *[""] * (len(columns) - 1)))
+            continue
         rf = n.receptive_field
         rows.append(
             (
-                f"{n.name} ({n.kind})",
+                label,
+                *([inputs] if graph_columns else []),
                 _shape(n.output),
                 f"{n.total_params:,}",
                 f"{n.macs:,}",
@@ -205,8 +239,8 @@ def summary_text(graph: Graph, path: str) -> str:
                 _padding(n),
             )
         )
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(SUMMARY_COLUMNS)]
-    numeric = {2, 3}
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    numeric = {3, 4} if graph_columns else {2, 3}
 
     def fmt(cells: Sequence[str]) -> str:
         return "  ".join(
@@ -214,11 +248,13 @@ def summary_text(graph: Graph, path: str) -> str:
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
-    rule = "-" * len(fmt(SUMMARY_COLUMNS))
-    lines = [f'Model: "{graph.name}"  ({path})', rule, fmt(SUMMARY_COLUMNS), rule]
+    rule = "-" * len(fmt(columns))
+    lines = [f'Model: "{graph.name}"  ({path})', rule, fmt(columns), rule]
     lines += [fmt(r) for r in rows]
+    lines += [rule]
+    if graph_columns:
+        lines.append("Outputs: " + ", ".join(o.name for o in graph.outputs))
     lines += [
-        rule,
         f"Total params: {graph.total_params:,}",
         f"Trainable params: {graph.params:,}",
         f"Non-trainable params: {graph.non_trainable:,}",

@@ -11,7 +11,15 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import ErrorDetails
 
 from specgen.diagnostics import Diagnostic, JsonPath, format_json_path, show_value
@@ -43,7 +51,16 @@ class Spec(BaseModel):
     name: Identifier = Field(description="Model name: a Python identifier.")
     input: InputSpec
     layers: list[Layer] = Field(min_length=1)
-    outputs: Annotated[list[LayerName], BeforeValidator(_name_list)] | None = Field(
+    outputs: (
+        Annotated[
+            list[LayerName],
+            BeforeValidator(_name_list),
+            WithJsonSchema(
+                {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+            ),
+        ]
+        | None
+    ) = Field(
         default=None,
         min_length=1,
         description="The model's outputs, in order (layer names). Default: the last layer.",
@@ -118,7 +135,8 @@ def _recovered_layer(raw: Any) -> LayerBase | None:
         e["type"] in ("extra_forbidden", "missing") for e in errors
     ):
         return None
-    model = LAYER_TYPES.get(raw.get("type")) if isinstance(raw.get("type"), str) else None
+    kind = raw.get("type")
+    model = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
     if model is None:
         return None
     allowed = list(model.model_fields)
@@ -373,7 +391,71 @@ def _bound_message(error: ErrorDetails) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the spec format."""
+    """The JSON Schema (draft 2020-12) of the spec format, blocks included.
+
+    The pydantic model describes the flat spec that the schema stage checks after
+    block expansion; blocks and block uses are added here. Layers inside a block may
+    hold ``$param`` strings anywhere, so they are described loosely (a mapping with a
+    ``type``); specgen checks them fully once expanded.
+    """
+    from specgen.expand import MAX_REPEAT
+
     schema = Spec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    defs = schema["$defs"]
+    names = {"type": "string", "pattern": "^[A-Za-z0-9_{}]+$"}
+    defs["BlockUse"] = {
+        "type": "object",
+        "description": "Use of a block defined under 'blocks'.",
+        "properties": {
+            "block": {"type": "string", "description": "The block's name."},
+            "name": {
+                **names,
+                "description": "Instance name; '{i}' is replaced by the repeat index.",
+            },
+            "repeat": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "maximum": MAX_REPEAT},
+                    {"type": "string", "pattern": "^\\$"},
+                ],
+                "description": "How many instances, each fed by the one before.",
+            },
+            "with": {"type": "object", "description": "Values of the block's params."},
+            "inputs": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                "description": "The one layer that feeds the first instance.",
+            },
+        },
+        "required": ["block"],
+        "additionalProperties": False,
+    }
+    defs["BlockLayer"] = {
+        "type": "object",
+        "description": "A layer inside a block: values may be '$param' strings.",
+        "properties": {"type": {"type": "string"}},
+        "required": ["type"],
+    }
+    defs["Block"] = {
+        "type": "object",
+        "properties": {
+            "params": {
+                "type": "object",
+                "description": "Parameter names and defaults; null means required.",
+            },
+            "layers": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"anyOf": [{"$ref": "#/$defs/BlockUse"}, {"$ref": "#/$defs/BlockLayer"}]},
+            },
+        },
+        "required": ["layers"],
+        "additionalProperties": False,
+    }
+    schema["properties"]["blocks"] = {
+        "type": "object",
+        "description": "Reusable, parameterised groups of layers.",
+        "additionalProperties": {"$ref": "#/$defs/Block"},
+    }
+    layer = schema["properties"]["layers"]["items"]
+    schema["properties"]["layers"]["items"] = {"anyOf": [{"$ref": "#/$defs/BlockUse"}, layer]}
     return schema

@@ -85,7 +85,17 @@ CIFAR_MACS = [
     64 * 10,
 ]
 
-DIAGNOSTIC_KEYS = {"path", "line", "column", "json_path", "code", "severity", "message", "hint", "notes"}
+DIAGNOSTIC_KEYS = {
+    "path",
+    "line",
+    "column",
+    "json_path",
+    "code",
+    "severity",
+    "message",
+    "hint",
+    "notes",
+}
 # The first line of a text diagnostic: path:line:col: severity[CODE]: message
 FINDING_LINE = re.compile(r"^(?P<where>.+?):(?:(?P<line>\d+):(?P<col>\d+):)? (?:error|warning)\[")
 

@@ -39,10 +39,10 @@ import pytest
 import torch
 
 from specgen import keras_to_torch, torch_to_keras
-from specgen.transfer import torch_layers
 from specgen.check import check_file
 from specgen.graph import Graph
 from specgen.targets import emit_source, lower
+from specgen.transfer import torch_layers
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases"

@@ -222,6 +222,14 @@ ShapeSpec = Annotated[
         }
     ),
 ]
+# A list of names; one name alone stands for a list of one.
+NameList = Annotated[
+    list[Identifier],
+    BeforeValidator(_name_list),
+    WithJsonSchema(
+        {"anyOf": [_IDENT_SCHEMA, {"type": "array", "items": _IDENT_SCHEMA, "minItems": 1}]}
+    ),
+]
 ActivationName = Annotated[
     str, PlainValidator(_activation), WithJsonSchema({"enum": sorted(ACTIVATION_NAMES)})
 ]
@@ -302,12 +310,11 @@ class LayerBase(BaseModel):
     expect: ShapeSpec | None = Field(
         default=None, description="The output shape the author claims, channels-last."
     )
-    inputs: Annotated[list[Identifier], BeforeValidator(_name_list)] | None = Field(
+    inputs: NameList | None = Field(
         default=None,
         min_length=1,
         description="Earlier layer names (or 'input'); a single name may be written without "
         "the list. Default: the previous layer.",
-        json_schema_extra={"anyOf": [_IDENT_SCHEMA, {"type": "array", "items": _IDENT_SCHEMA}]},
     )
 
     @property

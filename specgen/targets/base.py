@@ -11,11 +11,12 @@ that differ between instances (filters, strides, input channels) become its para
 named after the block's own parameters where they match. Instances whose lowering
 differs in structure (say, padding that is symmetric in one and not in another) get one
 definition per variant. Values get readable names (torch.fx style): a value used once,
-right away, flows on as ``x``; anything used later or more than once is named. Every value that reaches the source passes through
-`literal` (typed: ints, finite floats, bools, None, strings, tuples of those) or
-`identifier` (checked against the identifier grammar), so nothing in a spec can become
-code. What a target cannot express exactly is collected as an SG401 finding, never
-approximated.
+right away, flows on as ``x``; anything used later or more than once is named.
+
+Every value that reaches the source passes through `literal` (typed: ints, finite
+floats, bools, None, strings, tuples of those) or `identifier` (checked against the
+identifier grammar), so nothing in a spec can become code. What a target cannot
+express exactly is collected as an SG401 finding, never approximated.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from specgen.diagnostics import Diagnostic
 from specgen.expand import BlockUse
@@ -501,9 +502,7 @@ class Target:
             key = item.use.instance if isinstance(item, _Scope) and item.use else item.name  # type: ignore[union-attr]
             state.attr_of[key] = attr
         # `x` is handed out by the rule below only, never as a name of its own.
-        names = Namespace(
-            {*self.reserved, *self.module_names, *self.value_reserved()} - {"x"}
-        )
+        names = Namespace({*self.reserved, *self.module_names, *self.value_reserved()} - {"x"})
         for ref in external:
             once_first = uses[ref] == [0]
             state.input_var = state.vars[ref] = names.claim(self.input_name(top, once_first))
@@ -516,7 +515,7 @@ class Target:
                 state.vars[value] = "x"
             else:
                 item = scope.items[index]
-                key = item.use.instance if isinstance(item, _Scope) and item.use else value  # type: ignore[union-attr]
+                key = item.use.instance if isinstance(item, _Scope) and item.use else value
                 state.vars[value] = names.claim(python_name(state.attr_of[key]))
         for item in scope.items:
             if isinstance(item, _Scope):

@@ -207,10 +207,15 @@ class KerasTarget(Target):
         self._pool(node, "layers.AveragePooling2D")
 
     def lower_global_avg_pool2d(self, node: Node) -> None:
-        self.add(node, Call.of("layers.GlobalAveragePooling2D", keepdims=False, name=self.node_name(node)))
+        self.add(
+            node,
+            Call.of("layers.GlobalAveragePooling2D", keepdims=False, name=self.node_name(node)),
+        )
 
     def lower_global_max_pool2d(self, node: Node) -> None:
-        self.add(node, Call.of("layers.GlobalMaxPooling2D", keepdims=False, name=self.node_name(node)))
+        self.add(
+            node, Call.of("layers.GlobalMaxPooling2D", keepdims=False, name=self.node_name(node))
+        )
 
     def lower_flatten(self, node: Node) -> None:
         self.add(node, Call.of("layers.Flatten", name=self.node_name(node)))
@@ -260,7 +265,9 @@ class KerasTarget(Target):
     def lower_zero_padding2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, ZeroPadding2D)
-        self.add(node, Call.of("layers.ZeroPadding2D", padding=layer.padding, name=self.node_name(node)))
+        self.add(
+            node, Call.of("layers.ZeroPadding2D", padding=layer.padding, name=self.node_name(node))
+        )
 
     def _merge(self, node: Node, keras_class: str, **kwargs: object) -> None:
         step = self.add(node, Call.of(keras_class, **kwargs, name=self.node_name(node)))
