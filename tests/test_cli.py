@@ -304,6 +304,7 @@ def test_validate_json_format(tmp_path: Path) -> None:
         "message": "layer 'conv3' (conv2d): kernel 3x3 does not fit input 2x2 with padding "
         "0x0: floor((2 + 0 - 3) / 1) + 1 = 0",
         "hint": "use padding: same, a smaller kernel_size, or remove a pooling layer before it",
+        "notes": [],
     }
     (warning,) = by_path[str(CIFAR)]["diagnostics"]
     assert set(warning) == DIAGNOSTIC_KEYS
