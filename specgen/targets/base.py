@@ -41,6 +41,10 @@ class Code(str):
     __slots__ = ()
 
 
+# Keywords whose square pair (h, w) the frameworks also take as one int.
+_SQUARE = frozenset(
+    {"kernel_size", "stride", "strides", "padding", "dilation", "dilation_rate", "pool_size"}
+)
 LINE_LENGTH = 88  # ruff's default: emitted files are formatted for a project without config
 INDENT = "    "
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -371,6 +375,32 @@ class Target:
         self.instances: dict[str, list[_Instance]] = {}  # block -> instances, in order
         self.definition_names: dict[str, list[str]] = {}  # block -> one name per variant
         self.state: _Lowering | None = None
+
+    # callee -> keyword -> the framework's own default: an argument equal to it is left
+    # out, so emitted code reads like hand-written code. Only defaults that both agree
+    # with specgen's convention and have never changed belong here; every value where
+    # the frameworks differ (batch norm momentum and epsilon, count_include_pad, ...) is
+    # always written out.
+    defaults: ClassVar[dict[str, dict[str, object]]] = {}
+
+    def call(self, callee: str, *args: object, **kwargs: object) -> Call:
+        """`Call.of`, with square pairs written as one int (``kernel_size=3``) and
+        arguments equal to the framework's default (`defaults`) left out."""
+        known = self.defaults.get(callee, {})
+        kept: dict[str, object] = {}
+        for key, value in kwargs.items():
+            if (
+                key in _SQUARE
+                and isinstance(value, tuple)
+                and len(value) == 2
+                and type(value[0]) is int
+                and value[0] == value[1]
+            ):
+                value = value[0]
+            if key in known and type(known[key]) is type(value) and known[key] == value:
+                continue
+            kept[key] = value
+        return Call.of(callee, *args, **kept)
 
     @classmethod
     def supports(cls, kind: str) -> bool:

@@ -69,11 +69,27 @@ class KerasTarget(Target):
     reserved = frozenset({"keras", "layers", "build_model", "x"})
     module_names = frozenset({"keras", "layers", "build_model"})
     python_attrs = False  # attributes are layer-name suffixes, not Python names
+    defaults = {
+        "layers.Conv2D": {
+            "strides": 1,
+            "padding": "valid",
+            "dilation_rate": 1,
+            "groups": 1,
+            "use_bias": True,
+            "activation": "linear",
+        },
+        "layers.MaxPooling2D": {"padding": "valid"},
+        "layers.AveragePooling2D": {"padding": "valid"},
+        "layers.Dense": {"use_bias": True, "activation": "linear"},
+        "layers.BatchNormalization": {"axis": -1, "center": True, "scale": True},
+        "layers.GlobalAveragePooling2D": {"keepdims": False},
+        "layers.GlobalMaxPooling2D": {"keepdims": False},
+    }
 
     def finish(self) -> None:
         out = self.out
         assert out.model is not None
-        out.calls["input"] = Call.of("keras.Input", shape=out.input_shape, name="input")
+        out.calls["input"] = self.call("keras.Input", shape=out.input_shape, name="input")
         outputs = out.model.output_vars
         shown = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
         out.calls["model"] = Call(
@@ -133,12 +149,12 @@ class KerasTarget(Target):
     def activation_call(self, activation: str, name: object) -> Call:
         kind = canonical_activation(activation)
         if kind == "leaky_relu":
-            return Call.of("layers.LeakyReLU", negative_slope=LEAKY_RELU_NEGATIVE_SLOPE, name=name)
+            return self.call("layers.LeakyReLU", negative_slope=LEAKY_RELU_NEGATIVE_SLOPE, name=name)
         if kind == "softmax":
-            return Call.of("layers.Softmax", axis=-1, name=name)
+            return self.call("layers.Softmax", axis=-1, name=name)
         if kind == "elu":
-            return Call.of("layers.ELU", alpha=ELU_ALPHA, name=name)
-        return Call.of("layers.Activation", kind, name=name)
+            return self.call("layers.ELU", alpha=ELU_ALPHA, name=name)
+        return self.call("layers.Activation", kind, name=name)
 
     def fused(self, node: Node, activation: str) -> str | None:
         """The activation string to fuse into the layer, or None to add a separate layer."""
@@ -156,13 +172,13 @@ class KerasTarget(Target):
         padding = _keras_padding(node, layer.padding, layer.kernel_size, layer.stride)
         if padding is None:  # asymmetric or larger than 'same': pad with zeros first
             attr = self.helper_name(node, "pad")
-            pad = Call.of("layers.ZeroPadding2D", padding=layer.padding, name=self.layer_name(attr))
+            pad = self.call("layers.ZeroPadding2D", padding=layer.padding, name=self.layer_name(attr))
             self.add(node, pad, attr=attr)
             padding = "valid"
         fused = self.fused(node, layer.activation)
         self.add(
             node,
-            Call.of(
+            self.call(
                 "layers.Conv2D",
                 layer.filters,
                 kernel_size=layer.kernel_size,
@@ -191,10 +207,11 @@ class KerasTarget(Target):
             return
         self.add(
             node,
-            Call.of(
+            self.call(
                 keras_class,
                 pool_size=layer.pool_size,
-                strides=layer.strides,
+                # Keras' strides default to pool_size, as specgen's stride does.
+                **({} if layer.strides == layer.pool_size else {"strides": layer.strides}),
                 padding=padding,
                 name=self.node_name(node),
             ),
@@ -209,16 +226,16 @@ class KerasTarget(Target):
     def lower_global_avg_pool2d(self, node: Node) -> None:
         self.add(
             node,
-            Call.of("layers.GlobalAveragePooling2D", keepdims=False, name=self.node_name(node)),
+            self.call("layers.GlobalAveragePooling2D", keepdims=False, name=self.node_name(node)),
         )
 
     def lower_global_max_pool2d(self, node: Node) -> None:
         self.add(
-            node, Call.of("layers.GlobalMaxPooling2D", keepdims=False, name=self.node_name(node))
+            node, self.call("layers.GlobalMaxPooling2D", keepdims=False, name=self.node_name(node))
         )
 
     def lower_flatten(self, node: Node) -> None:
-        self.add(node, Call.of("layers.Flatten", name=self.node_name(node)))
+        self.add(node, self.call("layers.Flatten", name=self.node_name(node)))
 
     def lower_dense(self, node: Node) -> None:
         layer = node.layer
@@ -226,7 +243,7 @@ class KerasTarget(Target):
         fused = self.fused(node, layer.activation)
         self.add(
             node,
-            Call.of(
+            self.call(
                 "layers.Dense",
                 layer.units,
                 use_bias=layer.use_bias,
@@ -239,14 +256,14 @@ class KerasTarget(Target):
     def lower_dropout(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, Dropout)
-        self.add(node, Call.of("layers.Dropout", rate=layer.rate, name=self.node_name(node)))
+        self.add(node, self.call("layers.Dropout", rate=layer.rate, name=self.node_name(node)))
 
     def lower_batch_norm(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, BatchNorm)
         self.add(
             node,
-            Call.of(
+            self.call(
                 "layers.BatchNormalization",
                 axis=-1,
                 momentum=layer.momentum,
@@ -266,11 +283,11 @@ class KerasTarget(Target):
         layer = node.layer
         assert isinstance(layer, ZeroPadding2D)
         self.add(
-            node, Call.of("layers.ZeroPadding2D", padding=layer.padding, name=self.node_name(node))
+            node, self.call("layers.ZeroPadding2D", padding=layer.padding, name=self.node_name(node))
         )
 
     def _merge(self, node: Node, keras_class: str, **kwargs: object) -> None:
-        step = self.add(node, Call.of(keras_class, **kwargs, name=self.node_name(node)))
+        step = self.add(node, self.call(keras_class, **kwargs, name=self.node_name(node)))
         step.as_list = True  # Keras merge layers take a list of tensors
 
     def lower_add(self, node: Node) -> None:

@@ -126,6 +126,12 @@ def _torch_pad(pads: Pads) -> tuple[int, int, int, int]:
     return (left, right, t, b)
 
 
+def _stride(stride: tuple[int, int], window: tuple[int, int]) -> dict[str, object]:
+    """PyTorch pooling strides default to the window, as specgen's do: say it only when
+    it differs."""
+    return {} if stride == window else {"stride": stride}
+
+
 def _symmetric(pads: Pads) -> tuple[int, int] | None:
     (t, b), (left, right) = pads
     return (t, left) if t == b and left == right else None
@@ -173,6 +179,21 @@ class PyTorchTarget(Target):
         {"torch", "nn", "F", "AvgPool2dSame", "build_model", *_MERGES.values()}
     )
     attr_reserved = NN_MODULE_ATTRIBUTES
+    defaults = {
+        "nn.Conv2d": {
+            "stride": 1,
+            "padding": 0,
+            "dilation": 1,
+            "groups": 1,
+            "bias": True,
+            "padding_mode": "zeros",
+        },
+        "nn.BatchNorm2d": {"affine": True, "track_running_stats": True},
+        "nn.BatchNorm1d": {"affine": True, "track_running_stats": True},
+        "nn.MaxPool2d": {"padding": 0, "dilation": 1, "ceil_mode": False},
+        "nn.AvgPool2d": {"padding": 0, "ceil_mode": False},
+        "nn.Linear": {"bias": True},
+    }
 
     def lower(self) -> Lowered:
         for node in self.graph.layers():
@@ -217,7 +238,7 @@ class PyTorchTarget(Target):
     def _merge(self, node: Node, **kwargs: object) -> None:
         helper = _MERGES[node.kind]
         self.out.helpers.add(helper)
-        self.add(node, Call.of(helper, **kwargs))
+        self.add(node, self.call(helper, **kwargs))
 
     def lower_add(self, node: Node) -> None:
         self._merge(node)
@@ -252,12 +273,12 @@ class PyTorchTarget(Target):
         assert isinstance(layer, Conv2D) and node.padding is not None
         symmetric = _symmetric(node.padding)
         if symmetric is None:
-            pad = Call.of("nn.ZeroPad2d", _torch_pad(node.padding))
+            pad = self.call("nn.ZeroPad2d", _torch_pad(node.padding))
             self.add(node, pad, attr=self.helper_name(node, "pad"))
             symmetric = (0, 0)
         self.add(
             node,
-            Call.of(
+            self.call(
                 "nn.Conv2d",
                 node.input_shapes[0][2],
                 layer.filters,
@@ -279,15 +300,15 @@ class PyTorchTarget(Target):
         symmetric = _pool_own_padding(node.padding, k)
         if symmetric is None:
             # Beyond MaxPool2d's own padding, pad with -inf: padding never wins a max.
-            pad = Call.of("nn.ConstantPad2d", _torch_pad(node.padding), value=NEG_INF)
+            pad = self.call("nn.ConstantPad2d", _torch_pad(node.padding), value=NEG_INF)
             self.add(node, pad, attr=self.helper_name(node, "pad"))
             symmetric = (0, 0)
         self.add(
             node,
-            Call.of(
+            self.call(
                 "nn.MaxPool2d",
                 kernel_size=k,
-                stride=layer.strides,
+                **_stride(layer.strides, k),
                 padding=symmetric,
                 dilation=1,
                 ceil_mode=False,
@@ -301,17 +322,17 @@ class PyTorchTarget(Target):
         symmetric = _pool_own_padding(node.padding, k)
         if symmetric is None:
             self.out.helpers.add("AvgPool2dSame")
-            call = Call.of(
+            call = self.call(
                 "AvgPool2dSame",
                 kernel_size=k,
                 stride=layer.strides,
                 padding=_torch_pad(node.padding),
             )
         else:
-            call = Call.of(
+            call = self.call(
                 "nn.AvgPool2d",
                 kernel_size=k,
-                stride=layer.strides,
+                **_stride(layer.strides, k),
                 padding=symmetric,
                 ceil_mode=False,
                 count_include_pad=False,
@@ -320,27 +341,27 @@ class PyTorchTarget(Target):
 
     def lower_global_avg_pool2d(self, node: Node) -> None:
         inner = Code("nn.AdaptiveAvgPool2d(1)"), Code("nn.Flatten()")
-        self.add(node, Call.of("nn.Sequential", *inner))
+        self.add(node, self.call("nn.Sequential", *inner))
 
     def lower_global_max_pool2d(self, node: Node) -> None:
         inner = Code("nn.AdaptiveMaxPool2d(1)"), Code("nn.Flatten()")
-        self.add(node, Call.of("nn.Sequential", *inner))
+        self.add(node, self.call("nn.Sequential", *inner))
 
     def lower_flatten(self, node: Node) -> None:
         # NCHW -> NHWC first: the flattened vector is in Keras' (H, W, C) order.
-        self.add(node, Call.of("nn.Flatten"), before="{}.permute(0, 2, 3, 1)")
+        self.add(node, self.call("nn.Flatten"), before="{}.permute(0, 2, 3, 1)")
 
     def lower_dense(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, Dense)
         (features,) = node.input_shapes[0]
-        self.add(node, Call.of("nn.Linear", features, layer.units, bias=layer.use_bias))
+        self.add(node, self.call("nn.Linear", features, layer.units, bias=layer.use_bias))
         self.activation(node, layer.activation)
 
     def lower_dropout(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, Dropout)
-        self.add(node, Call.of("nn.Dropout", p=layer.rate))
+        self.add(node, self.call("nn.Dropout", p=layer.rate))
 
     def lower_batch_norm(self, node: Node) -> None:
         layer = node.layer
@@ -356,7 +377,7 @@ class PyTorchTarget(Target):
         module = "nn.BatchNorm2d" if len(node.output) == 3 else "nn.BatchNorm1d"
         self.add(
             node,
-            Call.of(
+            self.call(
                 module,
                 node.output[-1],
                 eps=layer.epsilon,
@@ -378,4 +399,4 @@ class PyTorchTarget(Target):
     def lower_zero_padding2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, ZeroPadding2D)
-        self.add(node, Call.of("nn.ZeroPad2d", _torch_pad(layer.padding)))
+        self.add(node, self.call("nn.ZeroPad2d", _torch_pad(layer.padding)))

@@ -17,82 +17,47 @@ def build_model() -> keras.Model:
     inputs = keras.Input(shape=(227, 227, 3), name="input")
     x = layers.Conv2D(
         96,
-        kernel_size=(11, 11),
-        strides=(4, 4),
-        padding="valid",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
+        kernel_size=11,
+        strides=4,
         activation="relu",
         name="conv1",
     )(inputs)
-    x = layers.MaxPooling2D(
-        pool_size=(3, 3),
-        strides=(2, 2),
-        padding="valid",
-        name="pool1",
-    )(x)
+    x = layers.MaxPooling2D(pool_size=3, strides=2, name="pool1")(x)
     x = layers.Conv2D(
         256,
-        kernel_size=(5, 5),
-        strides=(1, 1),
+        kernel_size=5,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
         activation="relu",
         name="conv2",
     )(x)
-    x = layers.MaxPooling2D(
-        pool_size=(3, 3),
-        strides=(2, 2),
-        padding="valid",
-        name="pool2",
-    )(x)
+    x = layers.MaxPooling2D(pool_size=3, strides=2, name="pool2")(x)
     x = layers.Conv2D(
         384,
-        kernel_size=(3, 3),
-        strides=(1, 1),
+        kernel_size=3,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
         activation="relu",
         name="conv3",
     )(x)
     x = layers.Conv2D(
         384,
-        kernel_size=(3, 3),
-        strides=(1, 1),
+        kernel_size=3,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
         activation="relu",
         name="conv4",
     )(x)
     x = layers.Conv2D(
         256,
-        kernel_size=(3, 3),
-        strides=(1, 1),
+        kernel_size=3,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
         activation="relu",
         name="conv5",
     )(x)
-    x = layers.MaxPooling2D(
-        pool_size=(3, 3),
-        strides=(2, 2),
-        padding="valid",
-        name="pool5",
-    )(x)
+    x = layers.MaxPooling2D(pool_size=3, strides=2, name="pool5")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(4096, use_bias=True, activation="relu", name="fc6")(x)
+    x = layers.Dense(4096, activation="relu", name="fc6")(x)
     x = layers.Dropout(rate=0.5, name="drop6")(x)
-    x = layers.Dense(4096, use_bias=True, activation="relu", name="fc7")(x)
+    x = layers.Dense(4096, activation="relu", name="fc7")(x)
     x = layers.Dropout(rate=0.5, name="drop7")(x)
-    x = layers.Dense(1000, use_bias=True, activation="linear", name="fc8")(x)
+    x = layers.Dense(1000, name="fc8")(x)
     x = layers.Softmax(axis=-1, name="fc8_act")(x)
     return keras.Model(inputs=inputs, outputs=x, name="alexnet")

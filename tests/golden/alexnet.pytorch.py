@@ -17,95 +17,27 @@ class Alexnet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(
-            3,
-            96,
-            kernel_size=(11, 11),
-            stride=(4, 4),
-            padding=(0, 0),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.conv1 = nn.Conv2d(3, 96, kernel_size=11, stride=4)
         self.conv1_act = nn.ReLU()
-        self.pool1 = nn.MaxPool2d(
-            kernel_size=(3, 3),
-            stride=(2, 2),
-            padding=(0, 0),
-            dilation=1,
-            ceil_mode=False,
-        )
-        self.conv2 = nn.Conv2d(
-            96,
-            256,
-            kernel_size=(5, 5),
-            stride=(1, 1),
-            padding=(2, 2),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.conv2 = nn.Conv2d(96, 256, kernel_size=5, padding=2)
         self.conv2_act = nn.ReLU()
-        self.pool2 = nn.MaxPool2d(
-            kernel_size=(3, 3),
-            stride=(2, 2),
-            padding=(0, 0),
-            dilation=1,
-            ceil_mode=False,
-        )
-        self.conv3 = nn.Conv2d(
-            256,
-            384,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(1, 1),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.conv3 = nn.Conv2d(256, 384, kernel_size=3, padding=1)
         self.conv3_act = nn.ReLU()
-        self.conv4 = nn.Conv2d(
-            384,
-            384,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(1, 1),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.conv4 = nn.Conv2d(384, 384, kernel_size=3, padding=1)
         self.conv4_act = nn.ReLU()
-        self.conv5 = nn.Conv2d(
-            384,
-            256,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(1, 1),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.conv5 = nn.Conv2d(384, 256, kernel_size=3, padding=1)
         self.conv5_act = nn.ReLU()
-        self.pool5 = nn.MaxPool2d(
-            kernel_size=(3, 3),
-            stride=(2, 2),
-            padding=(0, 0),
-            dilation=1,
-            ceil_mode=False,
-        )
+        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2)
         self.flatten = nn.Flatten()
-        self.fc6 = nn.Linear(9216, 4096, bias=True)
+        self.fc6 = nn.Linear(9216, 4096)
         self.fc6_act = nn.ReLU()
         self.drop6 = nn.Dropout(p=0.5)
-        self.fc7 = nn.Linear(4096, 4096, bias=True)
+        self.fc7 = nn.Linear(4096, 4096)
         self.fc7_act = nn.ReLU()
         self.drop7 = nn.Dropout(p=0.5)
-        self.fc8 = nn.Linear(4096, 1000, bias=True)
+        self.fc8 = nn.Linear(4096, 1000)
         self.fc8_act = nn.Softmax(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,53 +15,13 @@ def build_model() -> keras.Model:
     Input: NHWC, shape (batch, 32, 32, 3).
     """
     inputs = keras.Input(shape=(32, 32, 3), name="input")
-    x = layers.Conv2D(
-        32,
-        kernel_size=(3, 3),
-        strides=(1, 1),
-        padding="valid",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
-        activation="relu",
-        name="conv2d_1",
-    )(inputs)
-    x = layers.MaxPooling2D(
-        pool_size=(2, 2),
-        strides=(2, 2),
-        padding="valid",
-        name="max_pool2d_1",
-    )(x)
-    x = layers.Conv2D(
-        64,
-        kernel_size=(3, 3),
-        strides=(1, 1),
-        padding="valid",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
-        activation="relu",
-        name="conv2d_2",
-    )(x)
-    x = layers.MaxPooling2D(
-        pool_size=(2, 2),
-        strides=(2, 2),
-        padding="valid",
-        name="max_pool2d_2",
-    )(x)
-    x = layers.Conv2D(
-        64,
-        kernel_size=(3, 3),
-        strides=(1, 1),
-        padding="valid",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
-        activation="relu",
-        name="conv2d_3",
-    )(x)
+    x = layers.Conv2D(32, kernel_size=3, activation="relu", name="conv2d_1")(inputs)
+    x = layers.MaxPooling2D(pool_size=2, name="max_pool2d_1")(x)
+    x = layers.Conv2D(64, kernel_size=3, activation="relu", name="conv2d_2")(x)
+    x = layers.MaxPooling2D(pool_size=2, name="max_pool2d_2")(x)
+    x = layers.Conv2D(64, kernel_size=3, activation="relu", name="conv2d_3")(x)
     x = layers.Flatten(name="flatten_1")(x)
-    x = layers.Dense(64, use_bias=True, activation="relu", name="dense_1")(x)
-    x = layers.Dense(10, use_bias=True, activation="linear", name="dense_2")(x)
+    x = layers.Dense(64, activation="relu", name="dense_1")(x)
+    x = layers.Dense(10, name="dense_2")(x)
     x = layers.Softmax(axis=-1, name="dense_2_act")(x)
     return keras.Model(inputs=inputs, outputs=x, name="cifar10_cnn")

@@ -17,60 +17,18 @@ class Cifar10Cnn(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv2d_1 = nn.Conv2d(
-            3,
-            32,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(0, 0),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.conv2d_1 = nn.Conv2d(3, 32, kernel_size=3)
         self.conv2d_1_act = nn.ReLU()
-        self.max_pool2d_1 = nn.MaxPool2d(
-            kernel_size=(2, 2),
-            stride=(2, 2),
-            padding=(0, 0),
-            dilation=1,
-            ceil_mode=False,
-        )
-        self.conv2d_2 = nn.Conv2d(
-            32,
-            64,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(0, 0),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.max_pool2d_1 = nn.MaxPool2d(kernel_size=2)
+        self.conv2d_2 = nn.Conv2d(32, 64, kernel_size=3)
         self.conv2d_2_act = nn.ReLU()
-        self.max_pool2d_2 = nn.MaxPool2d(
-            kernel_size=(2, 2),
-            stride=(2, 2),
-            padding=(0, 0),
-            dilation=1,
-            ceil_mode=False,
-        )
-        self.conv2d_3 = nn.Conv2d(
-            64,
-            64,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(0, 0),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.max_pool2d_2 = nn.MaxPool2d(kernel_size=2)
+        self.conv2d_3 = nn.Conv2d(64, 64, kernel_size=3)
         self.conv2d_3_act = nn.ReLU()
         self.flatten_1 = nn.Flatten()
-        self.dense_1 = nn.Linear(1024, 64, bias=True)
+        self.dense_1 = nn.Linear(1024, 64)
         self.dense_1_act = nn.ReLU()
-        self.dense_2 = nn.Linear(64, 10, bias=True)
+        self.dense_2 = nn.Linear(64, 10)
         self.dense_2_act = nn.Softmax(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

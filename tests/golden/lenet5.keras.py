@@ -15,43 +15,13 @@ def build_model() -> keras.Model:
     Input: NHWC, shape (batch, 32, 32, 1).
     """
     inputs = keras.Input(shape=(32, 32, 1), name="input")
-    x = layers.Conv2D(
-        6,
-        kernel_size=(5, 5),
-        strides=(1, 1),
-        padding="valid",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
-        activation="tanh",
-        name="c1",
-    )(inputs)
-    x = layers.AveragePooling2D(
-        pool_size=(2, 2),
-        strides=(2, 2),
-        padding="valid",
-        name="s2",
-    )(x)
-    x = layers.Conv2D(
-        16,
-        kernel_size=(5, 5),
-        strides=(1, 1),
-        padding="valid",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=True,
-        activation="tanh",
-        name="c3",
-    )(x)
-    x = layers.AveragePooling2D(
-        pool_size=(2, 2),
-        strides=(2, 2),
-        padding="valid",
-        name="s4",
-    )(x)
+    x = layers.Conv2D(6, kernel_size=5, activation="tanh", name="c1")(inputs)
+    x = layers.AveragePooling2D(pool_size=2, name="s2")(x)
+    x = layers.Conv2D(16, kernel_size=5, activation="tanh", name="c3")(x)
+    x = layers.AveragePooling2D(pool_size=2, name="s4")(x)
     x = layers.Flatten(name="flatten_1")(x)
-    x = layers.Dense(120, use_bias=True, activation="tanh", name="c5")(x)
-    x = layers.Dense(84, use_bias=True, activation="tanh", name="f6")(x)
-    x = layers.Dense(10, use_bias=True, activation="linear", name="output")(x)
+    x = layers.Dense(120, activation="tanh", name="c5")(x)
+    x = layers.Dense(84, activation="tanh", name="f6")(x)
+    x = layers.Dense(10, name="output")(x)
     x = layers.Softmax(axis=-1, name="output_act")(x)
     return keras.Model(inputs=inputs, outputs=x, name="lenet5")

@@ -17,50 +17,18 @@ class Lenet5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.c1 = nn.Conv2d(
-            1,
-            6,
-            kernel_size=(5, 5),
-            stride=(1, 1),
-            padding=(0, 0),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.c1 = nn.Conv2d(1, 6, kernel_size=5)
         self.c1_act = nn.Tanh()
-        self.s2 = nn.AvgPool2d(
-            kernel_size=(2, 2),
-            stride=(2, 2),
-            padding=(0, 0),
-            ceil_mode=False,
-            count_include_pad=False,
-        )
-        self.c3 = nn.Conv2d(
-            6,
-            16,
-            kernel_size=(5, 5),
-            stride=(1, 1),
-            padding=(0, 0),
-            dilation=(1, 1),
-            groups=1,
-            bias=True,
-            padding_mode="zeros",
-        )
+        self.s2 = nn.AvgPool2d(kernel_size=2, count_include_pad=False)
+        self.c3 = nn.Conv2d(6, 16, kernel_size=5)
         self.c3_act = nn.Tanh()
-        self.s4 = nn.AvgPool2d(
-            kernel_size=(2, 2),
-            stride=(2, 2),
-            padding=(0, 0),
-            ceil_mode=False,
-            count_include_pad=False,
-        )
+        self.s4 = nn.AvgPool2d(kernel_size=2, count_include_pad=False)
         self.flatten_1 = nn.Flatten()
-        self.c5 = nn.Linear(400, 120, bias=True)
+        self.c5 = nn.Linear(400, 120)
         self.c5_act = nn.Tanh()
-        self.f6 = nn.Linear(120, 84, bias=True)
+        self.f6 = nn.Linear(120, 84)
         self.f6_act = nn.Tanh()
-        self.output = nn.Linear(84, 10, bias=True)
+        self.output = nn.Linear(84, 10)
         self.output_act = nn.Softmax(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,146 +16,59 @@ def build_model() -> keras.Model:
     """
     inputs = keras.Input(shape=(64, 64, 3), name="input")
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="block1_pad")(inputs)
-    x = layers.Conv2D(
-        32,
-        kernel_size=(3, 3),
-        strides=(1, 1),
-        padding="valid",
-        dilation_rate=(1, 1),
-        groups=1,
-        use_bias=False,
-        activation="linear",
-        name="block1_conv1",
-    )(x)
-    x = layers.BatchNormalization(
-        axis=-1,
-        momentum=0.99,
-        epsilon=0.001,
-        center=True,
-        scale=True,
-        name="block1_bn1",
-    )(x)
+    x = layers.Conv2D(32, kernel_size=3, use_bias=False, name="block1_conv1")(x)
+    x = layers.BatchNormalization(momentum=0.99, epsilon=0.001, name="block1_bn1")(x)
     x = layers.Activation("relu", name="block1_relu1")(x)
     x = layers.Conv2D(
         32,
-        kernel_size=(3, 3),
-        strides=(1, 1),
+        kernel_size=3,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
         use_bias=False,
-        activation="linear",
         name="block1_conv2",
     )(x)
-    x = layers.BatchNormalization(
-        axis=-1,
-        momentum=0.99,
-        epsilon=0.001,
-        center=True,
-        scale=True,
-        name="block1_bn2",
-    )(x)
+    x = layers.BatchNormalization(momentum=0.99, epsilon=0.001, name="block1_bn2")(x)
     x = layers.Activation("relu", name="block1_relu2")(x)
-    x = layers.MaxPooling2D(
-        pool_size=(2, 2),
-        strides=(2, 2),
-        padding="valid",
-        name="block1_pool",
-    )(x)
+    x = layers.MaxPooling2D(pool_size=2, name="block1_pool")(x)
     x = layers.Conv2D(
         64,
-        kernel_size=(3, 3),
-        strides=(1, 1),
+        kernel_size=3,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
         use_bias=False,
-        activation="linear",
         name="block2_conv1",
     )(x)
-    x = layers.BatchNormalization(
-        axis=-1,
-        momentum=0.99,
-        epsilon=0.001,
-        center=True,
-        scale=True,
-        name="block2_bn1",
-    )(x)
+    x = layers.BatchNormalization(momentum=0.99, epsilon=0.001, name="block2_bn1")(x)
     x = layers.Activation("relu", name="block2_relu1")(x)
     x = layers.Conv2D(
         64,
-        kernel_size=(3, 3),
-        strides=(1, 1),
+        kernel_size=3,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
         use_bias=False,
-        activation="linear",
         name="block2_conv2",
     )(x)
-    x = layers.BatchNormalization(
-        axis=-1,
-        momentum=0.99,
-        epsilon=0.001,
-        center=True,
-        scale=True,
-        name="block2_bn2",
-    )(x)
+    x = layers.BatchNormalization(momentum=0.99, epsilon=0.001, name="block2_bn2")(x)
     x = layers.Activation("relu", name="block2_relu2")(x)
-    x = layers.MaxPooling2D(
-        pool_size=(2, 2),
-        strides=(2, 2),
-        padding="valid",
-        name="block2_pool",
-    )(x)
+    x = layers.MaxPooling2D(pool_size=2, name="block2_pool")(x)
     x = layers.Conv2D(
         128,
-        kernel_size=(3, 3),
-        strides=(1, 1),
+        kernel_size=3,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
         use_bias=False,
-        activation="linear",
         name="block3_conv1",
     )(x)
-    x = layers.BatchNormalization(
-        axis=-1,
-        momentum=0.99,
-        epsilon=0.001,
-        center=True,
-        scale=True,
-        name="block3_bn1",
-    )(x)
+    x = layers.BatchNormalization(momentum=0.99, epsilon=0.001, name="block3_bn1")(x)
     x = layers.Activation("relu", name="block3_relu1")(x)
     x = layers.Conv2D(
         128,
-        kernel_size=(3, 3),
-        strides=(1, 1),
+        kernel_size=3,
         padding="same",
-        dilation_rate=(1, 1),
-        groups=1,
         use_bias=False,
-        activation="linear",
         name="block3_conv2",
     )(x)
-    x = layers.BatchNormalization(
-        axis=-1,
-        momentum=0.99,
-        epsilon=0.001,
-        center=True,
-        scale=True,
-        name="block3_bn2",
-    )(x)
+    x = layers.BatchNormalization(momentum=0.99, epsilon=0.001, name="block3_bn2")(x)
     x = layers.Activation("relu", name="block3_relu2")(x)
-    x = layers.MaxPooling2D(
-        pool_size=(2, 2),
-        strides=(2, 2),
-        padding="valid",
-        name="block3_pool",
-    )(x)
-    x = layers.GlobalAveragePooling2D(keepdims=False, name="head_gap")(x)
+    x = layers.MaxPooling2D(pool_size=2, name="block3_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="head_gap")(x)
     x = layers.Dropout(rate=0.5, name="head_dropout")(x)
-    x = layers.Dense(10, use_bias=True, activation="linear", name="predictions")(x)
+    x = layers.Dense(10, name="predictions")(x)
     x = layers.Softmax(axis=-1, name="predictions_act")(x)
     return keras.Model(inputs=inputs, outputs=x, name="vgg_style")

@@ -18,144 +18,30 @@ class VggStyle(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.block1_pad = nn.ZeroPad2d((1, 1, 1, 1))
-        self.block1_conv1 = nn.Conv2d(
-            3,
-            32,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(0, 0),
-            dilation=(1, 1),
-            groups=1,
-            bias=False,
-            padding_mode="zeros",
-        )
-        self.block1_bn1 = nn.BatchNorm2d(
-            32,
-            eps=0.001,
-            momentum=0.01,
-            affine=True,
-            track_running_stats=True,
-        )
+        self.block1_conv1 = nn.Conv2d(3, 32, kernel_size=3, bias=False)
+        self.block1_bn1 = nn.BatchNorm2d(32, eps=0.001, momentum=0.01)
         self.block1_relu1 = nn.ReLU()
-        self.block1_conv2 = nn.Conv2d(
-            32,
-            32,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(1, 1),
-            dilation=(1, 1),
-            groups=1,
-            bias=False,
-            padding_mode="zeros",
-        )
-        self.block1_bn2 = nn.BatchNorm2d(
-            32,
-            eps=0.001,
-            momentum=0.01,
-            affine=True,
-            track_running_stats=True,
-        )
+        self.block1_conv2 = nn.Conv2d(32, 32, kernel_size=3, padding=1, bias=False)
+        self.block1_bn2 = nn.BatchNorm2d(32, eps=0.001, momentum=0.01)
         self.block1_relu2 = nn.ReLU()
-        self.block1_pool = nn.MaxPool2d(
-            kernel_size=(2, 2),
-            stride=(2, 2),
-            padding=(0, 0),
-            dilation=1,
-            ceil_mode=False,
-        )
-        self.block2_conv1 = nn.Conv2d(
-            32,
-            64,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(1, 1),
-            dilation=(1, 1),
-            groups=1,
-            bias=False,
-            padding_mode="zeros",
-        )
-        self.block2_bn1 = nn.BatchNorm2d(
-            64,
-            eps=0.001,
-            momentum=0.01,
-            affine=True,
-            track_running_stats=True,
-        )
+        self.block1_pool = nn.MaxPool2d(kernel_size=2)
+        self.block2_conv1 = nn.Conv2d(32, 64, kernel_size=3, padding=1, bias=False)
+        self.block2_bn1 = nn.BatchNorm2d(64, eps=0.001, momentum=0.01)
         self.block2_relu1 = nn.ReLU()
-        self.block2_conv2 = nn.Conv2d(
-            64,
-            64,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(1, 1),
-            dilation=(1, 1),
-            groups=1,
-            bias=False,
-            padding_mode="zeros",
-        )
-        self.block2_bn2 = nn.BatchNorm2d(
-            64,
-            eps=0.001,
-            momentum=0.01,
-            affine=True,
-            track_running_stats=True,
-        )
+        self.block2_conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)
+        self.block2_bn2 = nn.BatchNorm2d(64, eps=0.001, momentum=0.01)
         self.block2_relu2 = nn.ReLU()
-        self.block2_pool = nn.MaxPool2d(
-            kernel_size=(2, 2),
-            stride=(2, 2),
-            padding=(0, 0),
-            dilation=1,
-            ceil_mode=False,
-        )
-        self.block3_conv1 = nn.Conv2d(
-            64,
-            128,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(1, 1),
-            dilation=(1, 1),
-            groups=1,
-            bias=False,
-            padding_mode="zeros",
-        )
-        self.block3_bn1 = nn.BatchNorm2d(
-            128,
-            eps=0.001,
-            momentum=0.01,
-            affine=True,
-            track_running_stats=True,
-        )
+        self.block2_pool = nn.MaxPool2d(kernel_size=2)
+        self.block3_conv1 = nn.Conv2d(64, 128, kernel_size=3, padding=1, bias=False)
+        self.block3_bn1 = nn.BatchNorm2d(128, eps=0.001, momentum=0.01)
         self.block3_relu1 = nn.ReLU()
-        self.block3_conv2 = nn.Conv2d(
-            128,
-            128,
-            kernel_size=(3, 3),
-            stride=(1, 1),
-            padding=(1, 1),
-            dilation=(1, 1),
-            groups=1,
-            bias=False,
-            padding_mode="zeros",
-        )
-        self.block3_bn2 = nn.BatchNorm2d(
-            128,
-            eps=0.001,
-            momentum=0.01,
-            affine=True,
-            track_running_stats=True,
-        )
+        self.block3_conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)
+        self.block3_bn2 = nn.BatchNorm2d(128, eps=0.001, momentum=0.01)
         self.block3_relu2 = nn.ReLU()
-        self.block3_pool = nn.MaxPool2d(
-            kernel_size=(2, 2),
-            stride=(2, 2),
-            padding=(0, 0),
-            dilation=1,
-            ceil_mode=False,
-        )
+        self.block3_pool = nn.MaxPool2d(kernel_size=2)
         self.head_gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head_dropout = nn.Dropout(p=0.5)
-        self.predictions = nn.Linear(128, 10, bias=True)
+        self.predictions = nn.Linear(128, 10)
         self.predictions_act = nn.Softmax(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
