@@ -185,7 +185,7 @@ class _Pass:
     def report(
         self,
         index: int,
-        key: str | None,
+        key: str | tuple[str, int] | None,
         code: str,
         message: str,
         *,
@@ -194,7 +194,14 @@ class _Pass:
     ) -> None:
         raw = self.document.data["layers"][index]
         path: JsonPath = ("layers", index)
-        if key is not None and isinstance(raw, dict) and key in raw:
+        if isinstance(key, tuple):  # an entry of a list, e.g. ('inputs', 1)
+            field, entry = key
+            value = raw.get(field) if isinstance(raw, dict) else None
+            if isinstance(value, list) and entry < len(value):
+                path = (*path, field, entry)
+            elif value is not None:
+                path = (*path, field)
+        elif key is not None and isinstance(raw, dict) and key in raw:
             path = (*path, key)
         self.diagnostics.append(
             Diagnostic(
@@ -254,17 +261,20 @@ def wiring_pass(state: _Pass, first: dict[str, int]) -> list[list[str] | None]:
             continue
         refs = layer.inputs or [INPUT if index == 0 else names[index - 1]]
         ok = True
-        for ref in refs:
+        for k, ref in enumerate(refs):
             if ref == INPUT or (ref in first and first[ref] < index):
                 continue
             ok = False
-            if ref in first:
+            if ref == names[index]:
+                problem = f"input {ref!r} is this layer itself"
+                hint = "a layer can only take inputs from layers before it"
+            elif ref in first:
                 problem = f"input {ref!r} comes after this layer"
                 hint = "a layer can only take inputs from layers before it"
             else:
                 problem = f"input {ref!r} is not a layer name"
                 hint = _did_you_mean(ref, [INPUT, *names[:index]])
-            state.report(index, "inputs", "SG108", problem, hint=hint)
+            state.report(index, ("inputs", k), "SG108", problem, hint=hint)
         if ok and not layer.min_inputs <= len(refs) <= (layer.max_inputs or len(refs)):
             state.report(
                 index, "inputs", "SG109", _arity_problem(layer, len(refs)), hint=_arity_hint(layer)
@@ -274,9 +284,11 @@ def wiring_pass(state: _Pass, first: dict[str, int]) -> list[list[str] | None]:
     return wired
 
 
-def _did_you_mean(ref: str, names: list[str]) -> str:
+def _did_you_mean(ref: str, names: list[str], fallback: str | None = None) -> str:
     close = difflib.get_close_matches(ref, names, n=1)
-    return f"did you mean {close[0]!r}?" if close else "use 'input' or the name of an earlier layer"
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return fallback or "use 'input' or the name of an earlier layer"
 
 
 def _arity_problem(layer: LayerBase, got: int) -> str:
@@ -392,11 +404,13 @@ def output_pass(state: _Pass, first: dict[str, int]) -> list[str] | None:
     for k, ref in enumerate(wanted):
         path: JsonPath = ("outputs", k)
         problem = None
-        if ref in seen:
+        if ref == INPUT:
+            ok = False  # the schema reports it: 'input' is reserved for the model input
+        elif ref in seen:
             code, problem, hint = "SG107", f"outputs: {ref!r} is listed twice", "list it once"
         elif ref not in first:
             code, problem = "SG108", f"outputs: {ref!r} is not a layer name"
-            hint = _did_you_mean(ref, names)
+            hint = _did_you_mean(ref, names, "list the names of layers (or block instances)")
         seen.add(ref)
         if problem is not None:
             ok = False
@@ -444,7 +458,11 @@ def receptive_field_pass(graph: Graph) -> None:
             continue
         fields = [f for f in incoming if f is not None]
         if len(fields) > 1:
-            node.receptive_field = ReceptiveField.union(fields)
+            # Only where every input is aligned pixel for pixel with the output: a
+            # broadcast [1, 1, C] input, or a concatenation along H or W, gives output
+            # pixels whose fields are not the union (README: shown as '-').
+            aligned = all(shape[:2] == node.output[:2] for shape in node.input_shapes)
+            node.receptive_field = ReceptiveField.union(fields) if aligned else None
             continue
         window = node.window
         node.receptive_field = fields[0] if window is None else fields[0].through(window)

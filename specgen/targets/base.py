@@ -163,12 +163,15 @@ class Call:
     """``callee(arg, ..., key=value, ...)`` with every argument already source text.
 
     `raw` keeps the plain values behind the text (positional first, then keyword), so
-    that the instances of a block can be compared and their differences typed."""
+    that the instances of a block can be compared and their differences typed.
+    `dropped` keywords equal the framework's default: they are compared like the others
+    but not written out."""
 
     callee: str
     args: tuple[str, ...] = ()
     kwargs: tuple[tuple[str, str], ...] = ()
     raw: tuple[object, ...] = ()
+    dropped: frozenset[str] = frozenset()
 
     @staticmethod
     def of(callee: str, *args: object, **kwargs: object) -> Call:
@@ -185,13 +188,15 @@ class Call:
     def keys(self) -> tuple[str, ...]:
         return (*(f"#{i}" for i in range(len(self.args))), *(k for k, _ in self.kwargs))
 
-    def with_texts(self, texts: list[str]) -> Call:
+    def with_texts(self, texts: list[str], written: frozenset[str] = frozenset()) -> Call:
+        """The same call with other argument texts; `written` keywords are written out
+        even where they were dropped as defaults."""
         n = len(self.args)
         kwargs = tuple((k, t) for (k, _), t in zip(self.kwargs, texts[n:], strict=True))
-        return Call(self.callee, tuple(texts[:n]), kwargs, self.raw)
+        return Call(self.callee, tuple(texts[:n]), kwargs, self.raw, self.dropped - written)
 
     def items(self) -> list[str]:
-        return [*self.args, *(f"{k}={v}" for k, v in self.kwargs)]
+        return [*self.args, *(f"{k}={v}" for k, v in self.kwargs if k not in self.dropped)]
 
     def layout(self, indent: str, prefix: str = "", suffix: str = "") -> str:
         """One line if it fits in `LINE_LENGTH`, else one argument per line (ruff's style)."""
@@ -387,7 +392,8 @@ class Target:
         """`Call.of`, with square pairs written as one int (``kernel_size=3``) and
         arguments equal to the framework's default (`defaults`) left out."""
         known = self.defaults.get(callee, {})
-        kept: dict[str, object] = {}
+        values: dict[str, object] = {}
+        dropped = set()
         for key, value in kwargs.items():
             if (
                 key in _SQUARE
@@ -398,9 +404,10 @@ class Target:
             ):
                 value = value[0]
             if key in known and type(known[key]) is type(value) and known[key] == value:
-                continue
-            kept[key] = value
-        return Call.of(callee, *args, **kept)
+                dropped.add(key)
+            values[key] = value
+        call = Call.of(callee, *args, **values)
+        return Call(call.callee, call.args, call.kwargs, call.raw, frozenset(dropped))
 
     @classmethod
     def supports(cls, kind: str) -> bool:
@@ -436,13 +443,27 @@ class Target:
         self._inline_leaky(root)
         return root
 
-    def _inline_leaky(self, scope: _Scope) -> None:
-        """An instance whose inner layers are read from outside (possible in a flat spec)
-        is no black box: its nodes are lowered in place instead."""
+    def _inline_leaky(self, scope: _Scope, counts: dict[str, int] | None = None) -> None:
+        """Lower some instances in place instead of as a class/function call:
+
+        - a block used once: SPEC 5.3 makes it exactly its layers written in place, in
+          the emitted code too;
+        - an instance whose inner layers are read from outside (possible in a flat
+          spec): it is no black box.
+        """
+        if counts is None:
+            instances = {
+                (use.block, use.instance)
+                for node in self.graph.layers()
+                for use in (node.origin.uses if node.origin is not None else ())
+            }
+            counts = {}
+            for block, _ in instances:
+                counts[block] = counts.get(block, 0) + 1
         items: list[Node | _Scope] = []
         for item in scope.items:
             if isinstance(item, _Scope):
-                self._inline_leaky(item)
+                self._inline_leaky(item, counts)
                 inside = {n.name for n in item.nodes()}
                 leaks = any(
                     user not in inside
@@ -450,7 +471,8 @@ class Target:
                     if n is not item.output
                     for user in n.users
                 )
-                if leaks:
+                assert item.use is not None
+                if leaks or counts[item.use.block] == 1:
                     items.extend(item.items)
                     continue
             items.append(item)
@@ -562,12 +584,10 @@ class Target:
 
     def local_name(self, item: Node | _Scope, scope: _Scope) -> str:
         """The name of a layer or instance inside `scope` (without the scope's prefix)."""
+        prefix = scope.prefix + "_" if scope.prefix else ""
         if isinstance(item, _Scope):
             assert item.use is not None
-            return item.use.local
-        if scope.use is not None and item.origin is not None and item.origin.local:
-            return item.origin.local
-        prefix = scope.prefix + "_" if scope.prefix else ""
+            return item.use.instance.removeprefix(prefix)
         return item.name.removeprefix(prefix)
 
     def lower_node(self, node: Node) -> None:
@@ -685,6 +705,7 @@ class Target:
                 | {s.target for s in first.steps}
             )
             columns: list[list[str]] = [list(s.call.texts()) for s in first.steps]
+            written: list[set[str]] = [set() for _ in first.steps]
             per_instance: list[dict[str, str]] = [{} for _ in group]
             for i, step in enumerate(first.steps):
                 texts = [inst.lowering.steps[i].call.texts() for inst in group]
@@ -704,6 +725,7 @@ class Target:
                     for k in range(len(group)):
                         per_instance[k][name] = literal(arguments[k]) if pair else values[k]
                     columns[i][j] = f"({name}, {name})" if pair else name
+                    written[i].add(key)
             definition = Definition(
                 name=self.variant_name(block, number),
                 block=block,
@@ -713,7 +735,7 @@ class Target:
                 steps=[
                     Step(
                         s.attr,
-                        s.call.with_texts(columns[i]),
+                        s.call.with_texts(columns[i], frozenset(written[i])),
                         s.inputs,
                         s.target,
                         s.spec_layer,
@@ -736,20 +758,20 @@ class Target:
     def _meaning(
         group: list[_Instance], column: list[object], step: Step, key: str
     ) -> tuple[str, bool]:
-        """What one differing argument stands for, to name its parameter: the block's
-        input channels, a block parameter of equal value (``pair``: as ``(p, p)``), or
-        else the argument itself (``conv1_stride``)."""
-        if all(
-            type(v) is int and v == inst.input_shape[-1]
-            for v, inst in zip(column, group, strict=True)
-        ):
-            return "in_channels", False
+        """What one differing argument stands for, to name its parameter: a block
+        parameter of equal value (``pair``: written ``(p, p)``), else the block's input
+        channels, else the argument itself (``conv1_stride``)."""
         for param, _ in group[0].use.bindings:
             values = [dict(inst.use.bindings)[param] for inst in group]
             if all(_same(v, c) for v, c in zip(values, column, strict=True)):
                 return f"param:{param}", False
             if all(type(v) is int and c == (v, v) for v, c in zip(values, column, strict=True)):
                 return f"param:{param}", True
+        if all(
+            type(v) is int and v == inst.input_shape[-1]
+            for v, inst in zip(column, group, strict=True)
+        ):
+            return "in_channels", False
         argument = key.lstrip("#") if not key.startswith("#") else f"arg{key[1:]}"
         return f"slot:{step.attr}_{argument}", False
 
