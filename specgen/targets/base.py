@@ -543,7 +543,9 @@ class Target:
             for ref in refs:
                 uses.setdefault(ref, []).append(index)
         for ref in outputs:
-            uses.setdefault(ref, []).append(len(scope.items))
+            # A single output flows into `return` as `x`; several are named, since
+            # `return probs, seg` reads better than `return probs, x`.
+            uses.setdefault(ref, []).append(len(scope.items) + (len(outputs) > 1))
         external = [r for r in uses if r not in produced]
         # Attributes first: every layer's and instance's own name, then helpers.
         for item in scope.items:
@@ -679,7 +681,7 @@ class Target:
         raise NotImplementedError
 
     def instance_call(
-        self, definition: Definition, args: list[tuple[str, str]], instance: _Instance
+        self, definition: Definition, args: list[tuple[str, str, object]], instance: _Instance
     ) -> Call:
         """The call that builds one instance: ``Basic(filters=16)`` / ``basic(x, ...)``."""
         raise NotImplementedError
@@ -706,7 +708,7 @@ class Target:
             )
             columns: list[list[str]] = [list(s.call.texts()) for s in first.steps]
             written: list[set[str]] = [set() for _ in first.steps]
-            per_instance: list[dict[str, str]] = [{} for _ in group]
+            per_instance: list[dict[str, tuple[str, object]]] = [{} for _ in group]
             for i, step in enumerate(first.steps):
                 texts = [inst.lowering.steps[i].call.texts() for inst in group]
                 raws = [inst.lowering.steps[i].call.raw for inst in group]
@@ -723,7 +725,8 @@ class Target:
                     if name not in params:
                         params[name] = Param(name, _annotation(arguments))
                     for k in range(len(group)):
-                        per_instance[k][name] = literal(arguments[k]) if pair else values[k]
+                        text = literal(arguments[k]) if pair else values[k]
+                        per_instance[k][name] = (text, arguments[k])
                     columns[i][j] = f"({name}, {name})" if pair else name
                     written[i].add(key)
             definition = Definition(
@@ -751,7 +754,7 @@ class Target:
             definition.signature = self.signature_of(definition)
             self.out.blocks.append(definition)
             for k, inst in enumerate(group):
-                args = [(p.name, per_instance[k][p.name]) for p in definition.params]
+                args = [(p.name, *per_instance[k][p.name]) for p in definition.params]
                 inst.step.call = self.instance_call(definition, args, inst)
 
     @staticmethod

@@ -136,7 +136,7 @@ class KerasTarget(Target):
         )
 
     def instance_call(
-        self, definition: Definition, args: list[tuple[str, str]], instance: _Instance
+        self, definition: Definition, args: list[tuple[str, str, object]], instance: _Instance
     ) -> Call:
         use = instance.use
         if use.instance == use.local:  # used at the top level
@@ -144,12 +144,19 @@ class KerasTarget(Target):
         else:
             name = f"name + {literal('_' + instance.step.attr)}"
         (source,) = instance.step.inputs
-        return Call(definition.name, (source,), (*args, ("name", name)))
+        return Call(
+            definition.name,
+            (source,),
+            (*((n, text) for n, text, _ in args), ("name", name)),
+            (Code(source), *(raw for _, _, raw in args), Code(name)),
+        )
 
     def activation_call(self, activation: str, name: object) -> Call:
         kind = canonical_activation(activation)
         if kind == "leaky_relu":
-            return self.call("layers.LeakyReLU", negative_slope=LEAKY_RELU_NEGATIVE_SLOPE, name=name)
+            return self.call(
+                "layers.LeakyReLU", negative_slope=LEAKY_RELU_NEGATIVE_SLOPE, name=name
+            )
         if kind == "softmax":
             return self.call("layers.Softmax", axis=-1, name=name)
         if kind == "elu":
@@ -172,7 +179,9 @@ class KerasTarget(Target):
         padding = _keras_padding(node, layer.padding, layer.kernel_size, layer.stride)
         if padding is None:  # asymmetric or larger than 'same': pad with zeros first
             attr = self.helper_name(node, "pad")
-            pad = self.call("layers.ZeroPadding2D", padding=layer.padding, name=self.layer_name(attr))
+            pad = self.call(
+                "layers.ZeroPadding2D", padding=layer.padding, name=self.layer_name(attr)
+            )
             self.add(node, pad, attr=attr)
             padding = "valid"
         fused = self.fused(node, layer.activation)
@@ -283,7 +292,8 @@ class KerasTarget(Target):
         layer = node.layer
         assert isinstance(layer, ZeroPadding2D)
         self.add(
-            node, self.call("layers.ZeroPadding2D", padding=layer.padding, name=self.node_name(node))
+            node,
+            self.call("layers.ZeroPadding2D", padding=layer.padding, name=self.node_name(node)),
         )
 
     def _merge(self, node: Node, keras_class: str, **kwargs: object) -> None:

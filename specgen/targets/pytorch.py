@@ -231,9 +231,14 @@ class PyTorchTarget(Target):
         )
 
     def instance_call(
-        self, definition: Definition, args: list[tuple[str, str]], instance: _Instance
+        self, definition: Definition, args: list[tuple[str, str, object]], instance: _Instance
     ) -> Call:
-        return Call(identifier(definition.name), (), tuple(args))
+        return Call(
+            identifier(definition.name),
+            (),
+            tuple((name, text) for name, text, _ in args),
+            tuple(raw for _, _, raw in args),
+        )
 
     def _merge(self, node: Node, **kwargs: object) -> None:
         helper = _MERGES[node.kind]
