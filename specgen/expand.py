@@ -63,6 +63,7 @@ class Origin:
     path: JsonPath
     uses: tuple[BlockUse, ...] = ()  # outermost first
     local: str = ""  # the layer's name inside its innermost instance
+    position: Position | None = None  # of the layer's mapping in the file
 
     def notes(self, file: str) -> tuple[str, ...]:
         """``in block 'basic' used as 'stage1_2' at net.yaml:14:5``, innermost first."""
@@ -206,6 +207,7 @@ class _Expander:
         # Instance name -> the flat name of its output, so `inputs`/`outputs` may name one.
         self.aliases: dict[str, str] = {}
         self.counters: dict[tuple[str, str], int] = {}
+        self.instance_names_used: set[str] = set()
 
     # -- reporting
 
@@ -314,6 +316,11 @@ class _Expander:
             else:
                 block.layers = layers
 
+    def top_items(self) -> list[Any]:
+        """The top-level `layers`, if they are a list (the schema reports it otherwise)."""
+        items = self.data.get("layers")
+        return items if isinstance(items, list) else []
+
     def used_blocks(self, items: list[Any]) -> Iterator[tuple[int, str]]:
         for index, item in enumerate(items):
             if _is_use(item) and isinstance(item["block"], str) and item["block"] in self.blocks:
@@ -360,7 +367,7 @@ class _Expander:
                 depth[name] = 1 + max(below, default=0)
         if not ok:
             return False
-        for index, name in self.used_blocks(self.data.get("layers", [])):
+        for index, name in self.used_blocks(self.top_items()):
             if depth[name] > MAX_BLOCK_DEPTH:
                 self.report(
                     "SG114",
@@ -399,7 +406,7 @@ class _Expander:
     def check_size(self) -> bool:
         memo: dict[str, int] = {}
         total = 0
-        for index, item in enumerate(self.data.get("layers", [])):
+        for index, item in enumerate(self.top_items()):
             total += self.count([item], {}, memo)
             if total > MAX_EXPANDED_LAYERS:
                 self.report(
@@ -431,16 +438,19 @@ class _Expander:
         path: JsonPath,
         flat: JsonPath | None,
         scope: _Scope,
+        record: dict[JsonPath, JsonPath] | None = None,
     ) -> tuple[Any, bool]:
-        """Replace ``$param`` strings, recording each replaced value's source path.
+        """Replace ``$param`` strings, recording each replaced value's source path (in
+        `record`, by default the flat document's sources) under `flat`.
 
         Returns the new value and False when a parameter is unknown (reported)."""
+        record = self.sources if record is None else record
         if isinstance(value, str) and value.startswith("$"):
             name = value[1:]
             if name in bindings:
                 binding = bindings[name]
                 if flat is not None:
-                    self.sources[flat] = binding.source
+                    record[flat] = binding.source
                 return binding.value, True
             known = sorted(bindings)
             fix = _suggest(name, known)
@@ -458,7 +468,7 @@ class _Expander:
             out, ok = [], True
             for i, v in enumerate(value):
                 at = None if flat is None else (*flat, i)
-                new, good = self.substitute(v, bindings, (*path, i), at, scope)
+                new, good = self.substitute(v, bindings, (*path, i), at, scope, record)
                 out.append(new)
                 ok &= good
             return out, ok
@@ -466,7 +476,7 @@ class _Expander:
             mapping, ok = {}, True
             for k, v in value.items():
                 at = None if flat is None else (*flat, k)
-                new, good = self.substitute(v, bindings, (*path, k), at, scope)
+                new, good = self.substitute(v, bindings, (*path, k), at, scope, record)
                 mapping[k] = new
                 ok &= good
             return mapping, ok
@@ -512,7 +522,7 @@ class _Expander:
                 if isinstance(item.get("name"), str):
                     locals_[item["name"]] = item["name"]
             self.layers.append(item)
-            self.origins.append(Origin(path))
+            self.origins.append(Origin(path, position=self.doc.locate(path)))
 
     def aliased(self, item: dict[str, Any]) -> dict[str, Any]:
         """A top-level layer whose `inputs` name a block instance: its output, instead."""
@@ -562,9 +572,16 @@ class _Expander:
         """Expand one block use (all its repeats) at `path` inside `scope`."""
         ok = True
         use = item
+        # Where each value of the use is written: a parameter's value is reported at
+        # the with: entry that gave it (SPEC 5.3), like a layer's.
+        came_from: dict[JsonPath, JsonPath] = {}
         if scope.uses:  # inside a block: its parameters may be used here too
-            substituted, ok = self.substitute(item, scope.bindings, path, None, scope)
+            substituted, ok = self.substitute(item, scope.bindings, path, (), scope, came_from)
             use = substituted if isinstance(substituted, dict) else item
+
+        def at(key: str) -> JsonPath:
+            return came_from.get((key,), (*path, key))
+
         label = self.use_label(use)
         for key in use:
             if key not in USE_KEYS:
@@ -587,7 +604,7 @@ class _Expander:
             self.report(
                 "SG103",
                 f"{label}: repeat: expected an int, got {show_value(repeat)}",
-                (*path, "repeat"),
+                at("repeat"),
                 uses=scope.uses,
             )
             ok, repeat = False, 1
@@ -595,13 +612,13 @@ class _Expander:
             self.report(
                 "SG104",
                 f"{label}: repeat: expected a value between 1 and {MAX_REPEAT}, got {repeat}",
-                (*path, "repeat"),
+                at("repeat"),
                 uses=scope.uses,
             )
             ok, repeat = False, 1
         source = self.use_input(use, path, label, scope, locals_, previous)
         ok &= source is not None
-        names = self.instance_names(use, path, label, scope, repeat, block)
+        names = self.instance_names(use, path, label, scope, repeat, block, at("name"))
         ok &= names is not None
         if block is not None:
             ok &= self.check_with(use, path, label, block, scope)
@@ -618,9 +635,13 @@ class _Expander:
             self.holes.add(len(self.layers))
             self.sources[("layers", len(self.layers))] = path
             self.layers.append(Hole(hole_name))
-            self.origins.append(Origin(path, scope.uses))
+            self.origins.append(Origin(path, scope.uses, position=self.doc.locate(path)))
             return
         bindings = self.use_bindings(block, item.get("with"), scope.bindings, path)
+        refs = use.get("inputs")
+        input_source: JsonPath | None = None
+        if refs is not None:
+            input_source = (*at("inputs"), 0) if isinstance(refs, list) else at("inputs")
         for local, full in names:
             instance = BlockUse(
                 block=block.name,
@@ -637,7 +658,9 @@ class _Expander:
                 bindings=bindings,
                 input_name=source,
                 path=block.path,
+                input_source=input_source,
             )
+            input_source = None  # the next instance reads this one
             self.expand_block(block, inner)
             source = self.last_name()
             self.aliases[full] = source
@@ -789,6 +812,7 @@ class _Expander:
         scope: _Scope,
         repeat: int,
         block: _Block | None,
+        name_path: JsonPath,
     ) -> list[tuple[str, str]] | None:
         """(local, expanded) name of each instance, or None (reported)."""
         name = use.get("name")
@@ -801,7 +825,7 @@ class _Expander:
             self.report(
                 "SG103",
                 f"{label}: name: expected a string, got {show_value(name)}",
-                (*path, "name"),
+                name_path,
                 uses=scope.uses,
             )
             return None
@@ -819,12 +843,22 @@ class _Expander:
                 self.report(
                     "SG115",
                     f"{label}: instance name {full!r} {problem}",
-                    (*path, "name") if "name" in use else path,
+                    name_path if "name" in use else path,
                     hint="instance names are identifiers; '{i}' is the only placeholder",
                     uses=scope.uses,
                 )
                 return None
+            if full in self.instance_names_used:
+                self.report(
+                    "SG107",
+                    f"{label}: instance name {full!r} is already used by another block use",
+                    name_path if "name" in use else path,
+                    hint="give each use its own name (or '{i}' with repeat)",
+                    uses=scope.uses,
+                )
+                return None
             out.append((local, full))
+        self.instance_names_used.update(full for _, full in out)
         return out
 
     @staticmethod
@@ -890,11 +924,15 @@ class _Expander:
                 refs = layer.get("inputs")
                 if refs is None:
                     wanted = [previous]
+                    if previous == scope.input_name and scope.input_source is not None:
+                        self.sources[(*flat, "inputs", 0)] = scope.input_source
                 else:
                     names = [refs] if isinstance(refs, str) else refs
                     wanted = []
                     if isinstance(names, list) and all(isinstance(n, str) for n in names):
                         for i, ref in enumerate(names):
+                            if ref == INPUT and scope.input_source is not None:
+                                self.sources[(*flat, "inputs", i)] = scope.input_source
                             target = self.reference(
                                 ref,
                                 (*path, "inputs", i)
@@ -920,7 +958,9 @@ class _Expander:
                 self.layers.append(Hole(str(name)))
             else:
                 self.layers.append(layer)
-            self.origins.append(Origin(path, scope.uses, origin_local))
+            self.origins.append(
+                Origin(path, scope.uses, origin_local, position=self.doc.locate(path))
+            )
             previous = self.last_name()
 
     def outputs(self) -> Any:
@@ -932,7 +972,7 @@ class _Expander:
 
     def unused_blocks(self) -> None:
         used: set[str] = set()
-        pending = [b for _, b in self.used_blocks(self.data.get("layers", []))]
+        pending = [b for _, b in self.used_blocks(self.top_items())]
         while pending:
             name = pending.pop()
             if name not in used:
@@ -959,6 +999,7 @@ class _Scope:
     bindings: dict[str, _Binding]
     input_name: str  # the flat name that `input` means here
     path: JsonPath
+    input_source: JsonPath | None = None  # where the use names its input, if it does
 
     def qualify(self, local: str) -> str:
         return f"{self.prefix}_{local}" if self.prefix else local
@@ -971,7 +1012,10 @@ def expand(document: Document, file: str = "") -> Expansion:
     has_uses = isinstance(layers, list) and any(_is_use(item) for item in layers)
     if "blocks" not in data and not has_uses:
         count = len(layers) if isinstance(layers, list) else 0
-        return Expansion(document, [Origin(("layers", i)) for i in range(count)])
+        origins = [
+            Origin(("layers", i), position=document.locate(("layers", i))) for i in range(count)
+        ]
+        return Expansion(document, origins)
     expander = _Expander(document, file)
     expander.read_blocks()
     if not expander.check_nesting() or not expander.check_size():
@@ -980,7 +1024,8 @@ def expand(document: Document, file: str = "") -> Expansion:
     expander.run()
     expander.name_all()
     flat_data = {k: v for k, v in data.items() if k != "blocks"}
-    flat_data["layers"] = expander.layers
+    if isinstance(layers, list):  # else the schema reports it, as without blocks
+        flat_data["layers"] = expander.layers
     if "outputs" in data:
         flat_data["outputs"] = expander.outputs()
     sources = expander.sources
