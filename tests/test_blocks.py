@@ -208,3 +208,34 @@ def test_expand_bomb_is_refused_without_expanding(tmp_path: Path) -> None:
     result = check_file(bomb)
     assert [d.code for d in result.report.errors] == ["SG114"]
     assert result.graph is None
+
+
+def test_summary_groups_block_instances_and_shows_inputs_for_graphs() -> None:
+    run = specgen("summary", RESNET20)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    header = lines[2]
+    assert header.split()[:3] == ["Layer", "(type)", "Inputs"]
+    start = lines.index(next(line for line in lines if line.startswith("stage2_1 (block down)")))
+    # The instance's layers follow, indented, under their local names.
+    assert lines[start + 1].startswith("  conv1_pad") or lines[start + 1].startswith("  conv1 ")
+    proj = next(line for line in lines if line.startswith("  proj (conv2d)"))
+    assert "stage1_3_relu2" in proj  # reads the block's input, not the row above
+    add = next(line for line in lines[start:] if line.startswith("  add (add)"))
+    assert "stage2_1_bn2, stage2_1_proj_bn" in add
+    assert "Outputs: fc" in run.stdout
+    # Every layer appears once: 3 stem layers, 7 + 9 per block, pool, fc (+ input).
+    rows = [line for line in lines if line.startswith(("  ", "input ", "stem_", "pool ", "fc "))]
+    assert len(rows) == 1 + 3 + 7 * 7 + 9 * 2 + 2
+
+
+def test_every_node_knows_where_it_is_written() -> None:
+    result = check_file(RESNET20)
+    assert result.graph is not None
+    node = result.graph.nodes["stage2_1_proj"]
+    assert node.origin is not None
+    assert node.origin.path == ("blocks", "down", "layers", 5)
+    assert node.origin.position is not None and node.origin.position.line == 31
+    assert [u.instance for u in node.origin.uses] == ["stage2_1"]
+    assert node.origin.local == "proj"
+    assert node.path == ("layers", 3 + 7 * 3 + 5)

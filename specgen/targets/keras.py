@@ -8,6 +8,8 @@ parameter the frameworks disagree on become their own layer with the value spell
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from specgen.activations import ELU_ALPHA, LEAKY_RELU_NEGATIVE_SLOPE, canonical_activation
 from specgen.formulas import same_padding
 from specgen.graph import Node
@@ -69,7 +71,7 @@ class KerasTarget(Target):
     reserved = frozenset({"keras", "layers", "build_model", "x"})
     module_names = frozenset({"keras", "layers", "build_model"})
     python_attrs = False  # attributes are layer-name suffixes, not Python names
-    defaults = {
+    defaults: ClassVar[dict[str, dict[str, object]]] = {
         "layers.Conv2D": {
             "strides": 1,
             "padding": "valid",

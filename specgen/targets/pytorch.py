@@ -14,6 +14,8 @@ out the difference instead of trusting a default:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from specgen.activations import ELU_ALPHA, LEAKY_RELU_NEGATIVE_SLOPE, canonical_activation
 from specgen.graph import Node
 from specgen.layers import (
@@ -179,7 +181,7 @@ class PyTorchTarget(Target):
         {"torch", "nn", "F", "AvgPool2dSame", "build_model", *_MERGES.values()}
     )
     attr_reserved = NN_MODULE_ATTRIBUTES
-    defaults = {
+    defaults: ClassVar[dict[str, dict[str, object]]] = {
         "nn.Conv2d": {
             "stride": 1,
             "padding": 0,
