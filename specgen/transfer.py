@@ -18,27 +18,68 @@ Keras' (H, W, C) order. Both frameworks are imported only when these functions r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-# Keras attribute -> (PyTorch attribute, how to turn the Keras array into PyTorch's).
-_CONV: dict[str, tuple[str, tuple[int, ...] | None]] = {
-    "kernel": ("weight", (3, 2, 0, 1)),
-    "bias": ("bias", None),
-}
-_DENSE: dict[str, tuple[str, tuple[int, ...] | None]] = {
-    "kernel": ("weight", (1, 0)),
-    "bias": ("bias", None),
-}
-_BATCH_NORM: dict[str, tuple[str, tuple[int, ...] | None]] = {
-    "gamma": ("weight", None),
-    "beta": ("bias", None),
-    "moving_mean": ("running_mean", None),
-    "moving_variance": ("running_var", None),
-}
-_BY_KERAS_CLASS: dict[str, dict[str, tuple[str, tuple[int, ...] | None]]] = {
-    "Conv2D": _CONV,
-    "Dense": _DENSE,
-    "BatchNormalization": _BATCH_NORM,
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How a Keras array becomes the PyTorch tensor: a permutation of its axes, then a
+    reshape to the PyTorch shape (depthwise kernels fold two Keras axes into one)."""
+
+    axes: tuple[int, ...] | None = None  # None: same layout
+
+    def to_torch(self, array: Any, torch_shape: tuple[int, ...]) -> Any:
+        if self.axes is not None:
+            array = array.transpose(self.axes)
+        return array.reshape(torch_shape)
+
+    def to_keras(self, array: Any, keras_shape: tuple[int, ...]) -> Any:
+        if self.axes is None:
+            return array.reshape(keras_shape)
+        permuted = tuple(keras_shape[a] for a in self.axes)
+        return array.reshape(permuted).transpose(_inverse(self.axes))
+
+    def fits(self, keras_shape: tuple[int, ...], torch_shape: tuple[int, ...]) -> bool:
+        permuted = keras_shape if self.axes is None else tuple(keras_shape[a] for a in self.axes)
+        return _size(permuted) == _size(torch_shape) and (
+            len(permuted) != len(torch_shape) or permuted == torch_shape
+        )
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    total = 1
+    for n in shape:
+        total *= n
+    return total
+
+
+SAME = Layout()
+
+
+@dataclass(frozen=True, slots=True)
+class Weight:
+    """One Keras weight and where it lives in PyTorch: in the spec layer's own module,
+    or (``module`` suffix) in a helper module the target emits beside it."""
+
+    keras: str
+    torch: str
+    layout: Layout = SAME
+    module: str = ""  # '' : the layer's module; '_depthwise': '<name>_depthwise'
+
+
+CONV = (Weight("kernel", "weight", Layout((3, 2, 0, 1))), Weight("bias", "bias"))
+# Keras' layout per Keras layer class. A registry test checks that every layer type
+# with weights has its class here.
+WEIGHTS: dict[str, tuple[Weight, ...]] = {
+    "Conv2D": CONV,
+    "Dense": (Weight("kernel", "weight", Layout((1, 0))), Weight("bias", "bias")),
+    "BatchNormalization": (
+        Weight("gamma", "weight"),
+        Weight("beta", "bias"),
+        Weight("moving_mean", "running_mean"),
+        Weight("moving_variance", "running_var"),
+    ),
 }
 
 
@@ -66,49 +107,52 @@ def torch_layers(torch_model: Any) -> dict[str, Any]:
     return found
 
 
-def _pairs(keras_model: Any, torch_model: Any) -> list[tuple[Any, Any, dict[str, Any]]]:
+def _pairs(keras_model: Any, torch_model: Any) -> list[tuple[Any, dict[str, Any], str]]:
+    """(Keras layer, PyTorch modules by spec name, spec name) of every weighted layer."""
     modules = torch_layers(torch_model)
     pairs = []
+    used: set[str] = set()
     for layer in keras_model.layers:
         if not layer.weights:
             continue
-        mapping = _BY_KERAS_CLASS.get(type(layer).__name__)
-        if mapping is None:
+        weights = WEIGHTS.get(type(layer).__name__)
+        if weights is None:
             raise TransferError(f"Keras layer {layer.name!r} ({type(layer).__name__}) is unknown")
         if layer.name not in modules:
             raise TransferError(f"the PyTorch model has no submodule {layer.name!r}")
-        pairs.append((layer, modules[layer.name], mapping))
-    keras_names = {layer.name for layer, _, _ in pairs}
-    torch_names = {
+        pairs.append((layer, modules, layer.name))
+        used.update(layer.name + w.module for w in weights)
+    weighted = {
         name
         for name, module in modules.items()
         if list(module.parameters(recurse=False)) or list(module.buffers(recurse=False))
     }
-    if torch_names - keras_names:
-        missing = ", ".join(sorted(torch_names - keras_names))
+    if weighted - used:
+        missing = ", ".join(sorted(weighted - used))
         raise TransferError(f"the Keras model has no weighted layer(s) named {missing}")
     return pairs
 
 
-def _planned(keras_model: Any, torch_model: Any) -> list[tuple[str, Any, Any, Any]]:
-    """(label, keras variable, torch tensor, axes) for every weight; raises before any copy."""
-    plan = []
-    for layer, module, mapping in _pairs(keras_model, torch_model):
-        for keras_attr, (torch_attr, axes) in mapping.items():
-            variable = getattr(layer, keras_attr, None)
-            tensor = getattr(module, torch_attr, None)
+Plan = list[tuple[str, Any, Any, Layout]]
+
+
+def _planned(keras_model: Any, torch_model: Any) -> Plan:
+    """(label, keras variable, torch tensor, layout) for every weight; raises before any copy."""
+    plan: Plan = []
+    for layer, modules, name in _pairs(keras_model, torch_model):
+        for weight in WEIGHTS[type(layer).__name__]:
+            module = modules.get(name + weight.module)
+            variable = getattr(layer, weight.keras, None)
+            tensor = getattr(module, weight.torch, None) if module is not None else None
             if variable is None and tensor is None:
                 continue  # e.g. use_bias: false, or batch norm without center/scale
-            label = f"{layer.name}.{keras_attr} -> {torch_attr}"
+            label = f"{layer.name}.{weight.keras} -> {name + weight.module}.{weight.torch}"
             if variable is None or tensor is None:
                 raise TransferError(f"{label}: one side has no such weight")
-            want = tuple(variable.shape)
-            have = tuple(tensor.shape)
-            if axes is not None:
-                have = tuple(have[a] for a in _inverse(axes))
-            if want != have:
-                raise TransferError(f"{label}: shape {want} does not fit {tuple(tensor.shape)}")
-            plan.append((label, variable, tensor, axes))
+            want, have = tuple(variable.shape), tuple(tensor.shape)
+            if not weight.layout.fits(want, have):
+                raise TransferError(f"{label}: shape {want} does not fit {have}")
+            plan.append((label, variable, tensor, weight.layout))
     return plan
 
 
@@ -135,10 +179,9 @@ def keras_to_torch(keras_model: Any, torch_model: Any) -> None:
 
     plan = _planned(keras_model, torch_model)
     with torch.no_grad():
-        for _, variable, tensor, axes in plan:
+        for _, variable, tensor, layout in plan:
             array = np.asarray(keras.ops.convert_to_numpy(variable))
-            if axes is not None:
-                array = array.transpose(axes)
+            array = layout.to_torch(array, tuple(tensor.shape))
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
 
 
@@ -147,8 +190,6 @@ def torch_to_keras(torch_model: Any, keras_model: Any) -> None:
 
     All layers and shapes are checked first: on `TransferError` nothing was copied.
     """
-    for _, variable, tensor, axes in _planned(keras_model, torch_model):
+    for _, variable, tensor, layout in _planned(keras_model, torch_model):
         array = tensor.detach().cpu().numpy()
-        if axes is not None:
-            array = array.transpose(_inverse(axes))
-        variable.assign(array)
+        variable.assign(layout.to_keras(array, tuple(variable.shape)))
