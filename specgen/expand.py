@@ -208,6 +208,8 @@ class _Expander:
         self.aliases: dict[str, str] = {}
         self.counters: dict[tuple[str, str], int] = {}
         self.instance_names_used: set[str] = set()
+        # Explicit top-level layer names so far, which an instance name must not repeat.
+        self.top_names: set[str] = set()
 
     # -- reporting
 
@@ -521,6 +523,16 @@ class _Expander:
                 item = self.aliased(item)
                 if isinstance(item.get("name"), str):
                     locals_[item["name"]] = item["name"]
+                    self.top_names.add(item["name"])
+                    if item["name"] in self.instance_names_used:
+                        self.report(
+                            "SG107",
+                            f"layer {item['name']!r}: name {item['name']!r} is already used by "
+                            "a block instance",
+                            (*path, "name"),
+                            hint="an instance name stands for the instance's output in "
+                            "'inputs' and 'outputs': give the layer another name",
+                        )
             self.layers.append(item)
             self.origins.append(Origin(path, position=self.doc.locate(path)))
 
@@ -848,10 +860,12 @@ class _Expander:
                     uses=scope.uses,
                 )
                 return None
-            if full in self.instance_names_used:
+            taken = full in self.instance_names_used or (not scope.uses and full in self.top_names)
+            if taken:
                 self.report(
                     "SG107",
-                    f"{label}: instance name {full!r} is already used by another block use",
+                    f"{label}: instance name {full!r} is already used by another block use "
+                    "or a layer",
                     name_path if "name" in use else path,
                     hint="give each use its own name (or '{i}' with repeat)",
                     uses=scope.uses,
