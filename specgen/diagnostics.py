@@ -51,10 +51,15 @@ CODES: dict[str, str] = {
     "SG202": "the computed output shape differs from 'expect'",
     "SG203": "a layer is applied to an input of the wrong rank",
     "SG204": "groups does not divide the input channels or the filters",
-    "SG205": "stride > 1 together with dilation > 1 (Keras refuses it)",
+    # conv2d no longer reports SG205: PyTorch takes stride > 1 with dilation > 1, so only
+    # the Keras target refuses it (SG401). The code keeps its number (codes are never reused).
+    "SG205": "stride > 1 together with dilation > 1 in a layer type that refuses it "
+    "(conv2d takes it; the Keras target reports SG401)",
     "SG206": "softmax on an output that is not rank 1",
     "SG207": "the inputs of a merge layer have shapes that do not fit together",
     "SG208": "a concatenate axis is out of range for its inputs' rank",
+    "SG209": "a per-channel list (scale, offset, mean, variance) does not match the channel count",
+    "SG210": "a reshape's target_shape does not hold its input's element count",
     # SG3xx: warnings (fail `validate` only with --strict)
     "SG301": "a pooling window silently drops rows or columns of its input",
     "SG302": "a block is defined but never used",

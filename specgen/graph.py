@@ -107,6 +107,7 @@ class Node:
     macs: int = 0
     receptive_field: ReceptiveField | None = None
     window: Window | None = None  # how an output pixel sees its input (None: pointwise)
+    fixed_window: bool = True  # False: no receptive field from here on (`Inferred`)
     users: list[str] = field(default_factory=list)  # consumers, in order (outputs too)
 
     @property
@@ -454,7 +455,7 @@ def receptive_field_pass(graph: Graph) -> None:
             node.receptive_field = INPUT_FIELD if len(node.output) == 3 else None
             continue
         incoming = [graph.nodes[ref].receptive_field for ref in node.inputs]
-        if len(node.output) != 3 or any(f is None for f in incoming):
+        if len(node.output) != 3 or not node.fixed_window or any(f is None for f in incoming):
             continue
         fields = [f for f in incoming if f is not None]
         if len(fields) > 1:
@@ -525,6 +526,7 @@ def _assemble(
             non_trainable=result.non_trainable,
             macs=result.macs,
             window=result.window,
+            fixed_window=result.fixed_window,
         )
         for ref in refs:
             graph.nodes[ref].users.append(name)

@@ -206,7 +206,8 @@ def _rows(graph: Graph) -> list[tuple[str, str, Node | None]]:
             common += 1
         for depth in range(common, len(uses)):
             use = uses[depth]
-            rows.append((f"{'  ' * depth}{use.instance} (block {use.block})", "", None))
+            shown = use.instance if depth == 0 else use.local  # nested: local, like layers
+            rows.append((f"{'  ' * depth}{shown} (block {use.block})", "", None))
         open_uses = uses
         name = n.origin.local if uses and n.origin is not None and n.origin.local else n.name
         shown = "" if n.inputs == [previous] or not n.inputs else ", ".join(n.inputs)

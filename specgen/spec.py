@@ -334,9 +334,10 @@ def _diagnostic(error: ErrorDetails, document: Document) -> Diagnostic:
         code = "SG101"
         message = f"{prefix}missing required key 'type'"
         hint = "layer types: " + ", ".join(sorted(LAYER_TYPES))
-    elif kind in ("SG103", "SG104"):
+    elif kind in ("SG101", "SG103", "SG104"):  # raised by specgen's own validators
         code = kind
         message = f"{prefix}{where}{error['msg']}"
+        hint = error.get("ctx", {}).get("hint")
         if kind == "SG104" and field_name == "activation" and isinstance(error["input"], str):
             from specgen.activations import ACTIVATION_NAMES
 

@@ -3,17 +3,26 @@
 Layers are matched by their spec names (a Keras layer's ``name``, a PyTorch submodule's
 attribute), and each weight is converted between the two layouts:
 
-==============  ===========================  ===============================
-layer           Keras                        PyTorch
-==============  ===========================  ===============================
-conv2d          kernel (kh, kw, in/g, out)   weight (out, in/g, kh, kw)
-dense           kernel (in, out)             weight (out, in)
-batch_norm      gamma, beta,                 weight, bias,
-                moving_mean, moving_var      running_mean, running_var
-==============  ===========================  ===============================
+================  ============================  ==============================
+layer             Keras                         PyTorch
+================  ============================  ==============================
+conv2d            kernel (kh, kw, in/g, out)    weight (out, in/g, kh, kw)
+dense             kernel (in, out)              weight (out, in)
+batch_norm        gamma, beta,                  weight, bias,
+                  moving_mean, moving_var       running_mean, running_var
+depthwise_conv2d  kernel (kh, kw, C, dm)        weight (C*dm, 1, kh, kw)
+separable_conv2d  depthwise_kernel              <name>_depthwise.weight
+                  (kh, kw, C, dm),              (C*dm, 1, kh, kw),
+                  pointwise_kernel              <name>.weight
+                  (1, 1, C*dm, filters), bias   (filters, C*dm, 1, 1), bias
+normalization     mean, variance (C,),          buffers mean, variance (C,),
+(adaptable)       count ()                      count ()
+conv2d_transpose  kernel (kh, kw, out, in)      weight (in, out, kh, kw)
+================  ============================  ==============================
 
 Dense weights need no reordering for flatten: the emitted PyTorch model flattens in
-Keras' (H, W, C) order. Both frameworks are imported only when these functions run.
+Keras' (H, W, C) order. Batch norm without center (scale) has no beta (gamma) in Keras
+and no bias (weight) in PyTorch. Both frameworks are imported only when these functions run.
 """
 
 from __future__ import annotations
@@ -28,6 +37,9 @@ class Layout:
     reshape to the PyTorch shape (depthwise kernels fold two Keras axes into one)."""
 
     axes: tuple[int, ...] | None = None  # None: same layout
+    # True: the reshape folds runs of adjacent permuted axes into one PyTorch axis
+    # (depthwise: (C, dm, kh, kw) -> (C*dm, 1, kh, kw)), at equal rank too.
+    fold: bool = False
 
     def to_torch(self, array: Any, torch_shape: tuple[int, ...]) -> Any:
         if self.axes is not None:
@@ -42,6 +54,11 @@ class Layout:
 
     def fits(self, keras_shape: tuple[int, ...], torch_shape: tuple[int, ...]) -> bool:
         permuted = keras_shape if self.axes is None else tuple(keras_shape[a] for a in self.axes)
+        if self.fold:
+            # Each PyTorch axis ends where some permuted axis ends (sizes 1 aside).
+            return _size(permuted) == _size(torch_shape) and set(_running(torch_shape)) <= set(
+                _running(permuted)
+            )
         return _size(permuted) == _size(torch_shape) and (
             len(permuted) != len(torch_shape) or permuted == torch_shape
         )
@@ -52,6 +69,19 @@ def _size(shape: tuple[int, ...]) -> int:
     for n in shape:
         total *= n
     return total
+
+
+def _running(shape: tuple[int, ...]) -> list[int]:
+    """Running products of a shape: where each axis ends in the flat array.
+
+    >>> _running((4, 2, 3, 3)), _running((8, 1, 3, 3))
+    ([4, 8, 24, 72], [8, 8, 24, 72])
+    """
+    out, total = [], 1
+    for n in shape:
+        total *= n
+        out.append(total)
+    return out
 
 
 SAME = Layout()
@@ -69,6 +99,9 @@ class Weight:
 
 
 CONV = (Weight("kernel", "weight", Layout((3, 2, 0, 1))), Weight("bias", "bias"))
+# Keras' depthwise kernel (kh, kw, C, dm) -> (C, dm, kh, kw) -> PyTorch's grouped
+# weight (C*dm, 1, kh, kw): output channel c*dm + m in both.
+DEPTHWISE = Layout((2, 3, 0, 1), fold=True)
 # Keras' layout per Keras layer class. A registry test checks that every layer type
 # with weights has its class here.
 WEIGHTS: dict[str, tuple[Weight, ...]] = {
@@ -80,7 +113,35 @@ WEIGHTS: dict[str, tuple[Weight, ...]] = {
         Weight("moving_mean", "running_mean"),
         Weight("moving_variance", "running_var"),
     ),
+    # Keras 3 names the depthwise layer's kernel `kernel` (Keras 2: depthwise_kernel).
+    "DepthwiseConv2D": (Weight("kernel", "weight", DEPTHWISE), Weight("bias", "bias")),
+    # One Keras layer, two PyTorch modules: '<name>_depthwise' then the pointwise '<name>'.
+    "SeparableConv2D": (
+        Weight("depthwise_kernel", "weight", DEPTHWISE, module="_depthwise"),
+        Weight("pointwise_kernel", "weight", Layout((3, 2, 0, 1))),
+        Weight("bias", "bias"),
+    ),
+    # Adaptable normalization: Keras' mean, variance and count -> the buffers of the
+    # emitted Normalization helper. (With fixed values neither side has weights.)
+    "Normalization": (
+        Weight("adapt_mean", "mean"),
+        Weight("adapt_variance", "variance"),
+        Weight("count", "count"),
+    ),
+    # Both keep the kernel of the convolution this one transposes, unflipped: Keras'
+    # (kh, kw, out, in) and PyTorch's (in, out, kh, kw) are conv2d's with in and out
+    # swapped, so conv2d's permutation carries over.
+    "Conv2DTranspose": CONV,
 }
+
+
+def counted_buffers() -> frozenset[str]:
+    """The PyTorch side of Keras' ``count_params()``: a model's parameters plus its
+    buffers of these names, the tensors that receive a Keras weight in `WEIGHTS` (batch
+    norm's running_mean and running_var; the Normalization helper's mean, variance and
+    count), which Keras counts as non-trainable weights. Bookkeeping that holds no Keras
+    weight (nn.BatchNorm2d's num_batches_tracked) does not count."""
+    return frozenset(weight.torch for weights in WEIGHTS.values() for weight in weights)
 
 
 class TransferError(ValueError):
@@ -182,7 +243,8 @@ def keras_to_torch(keras_model: Any, torch_model: Any) -> None:
         for _, variable, tensor, layout in plan:
             array = np.asarray(keras.ops.convert_to_numpy(variable))
             array = layout.to_torch(array, tuple(tensor.shape))
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+            # np.require keeps a 0-d array (a count) 0-d; ascontiguousarray would not.
+            tensor.copy_(torch.from_numpy(np.require(array, requirements="C")))
 
 
 def torch_to_keras(torch_model: Any, keras_model: Any) -> None:
@@ -193,3 +255,9 @@ def torch_to_keras(torch_model: Any, keras_model: Any) -> None:
     for _, variable, tensor, layout in _planned(keras_model, torch_model):
         array = tensor.detach().cpu().numpy()
         variable.assign(layout.to_keras(array, tuple(variable.shape)))
+    # Keras' Normalization computes its mean and variance tensors from its weights once,
+    # in finalize_state(); Keras itself calls it after loading weights.
+    for layer in keras_model.layers:
+        finalize = getattr(layer, "finalize_state", None)
+        if layer.weights and callable(finalize):
+            finalize()

@@ -259,10 +259,28 @@ layers:
   - {{type: flatten, name: {"f" * 40}}}
   - {{type: dense, name: {"d" * 40}, units: 10, activation: softmax}}
 """
+# The helpers of rescaling, normalization and half-affine batch norm, and per-channel
+# values too long for one line (ruff puts one value per line).
+SIXTEEN = [round(0.1 * k, 1) for k in range(1, 17)]
+PER_CHANNEL = f"""\
+specgen: 1
+name: per_channel
+input: {{shape: [8, 8, 3]}}
+layers:
+  - {{type: rescaling, scale: 0.00392156862745098, offset: [-0.5, 0, 0.5]}}
+  - {{type: normalization, mean: [0.485, 0.456, 0.406], variance: 0.05}}
+  - {{type: conv2d, filters: 16, kernel_size: 3, use_bias: false}}
+  - {{type: batch_norm, scale: false}}
+  - {{type: normalization, mean: 0.123456789, variance: {SIXTEEN}}}
+  - {{type: rescaling, name: {"r" * 40}, scale: {SIXTEEN}, offset: {SIXTEEN}}}
+  - {{type: normalization}}
+  - {{type: batch_norm, center: false}}
+"""
 EDGE_SPECS = [
     # Exercises the AvgPool2dSame helper, split activations and explicit pads.
     pytest.param("weird.yaml", WEIRD, id="helpers"),
     pytest.param("long_names_" + "n" * 70 + ".yaml", LONG, id="long-names"),
+    pytest.param("per_channel.yaml", PER_CHANNEL, id="per-channel"),
 ]
 
 

@@ -5,10 +5,12 @@ and padding form), both targets' source is emitted, imported and built, and:
 
 1. every spec layer's output shape in Keras equals the shape pass's;
 2. the same in PyTorch (forward hooks, NCHW mapped back to HWC);
-3. Keras' ``count_params()`` and PyTorch's parameters plus batch norm running
-   statistics equal the summary total (per layer, too);
+3. Keras' ``count_params()`` and PyTorch's parameters plus the buffers that hold a Keras
+   weight (`counted_buffers`: batch norm running statistics, adaptable normalization's
+   mean, variance and count) equal the summary total (per layer, too);
 4. after ``keras_to_torch`` (and, the other way, ``torch_to_keras``) every layer's output
-   agrees in eval mode on random float32 input, batch norm with non-trivial statistics;
+   agrees in eval mode on random float32 input, batch norm and normalization with
+   non-trivial statistics;
 5. the Keras source runs unchanged on ``KERAS_BACKEND=torch`` (one subprocess).
 
 The target findings (SG401) are checked through the CLI at the end.
@@ -42,7 +44,7 @@ from specgen import keras_to_torch, torch_to_keras
 from specgen.check import check_file
 from specgen.graph import Graph
 from specgen.targets import emit_source, lower
-from specgen.transfer import torch_layers
+from specgen.transfer import counted_buffers, torch_layers
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases"
@@ -60,8 +62,16 @@ KERAS_TORCH_BACKEND_SPECS = [
     "max_pool2d.yaml",
     "avg_pool2d.yaml",
     "conv_groups.yaml",
+    "depthwise_conv2d_same_stride2_even.yaml",
+    "separable_conv2d_same_stride2_even.yaml",
+    "rescaling.yaml",
+    "normalization.yaml",
+    "normalization_fixed.yaml",
+    "conv2d_transpose_activation.yaml",
+    "conv2d_transpose_same_stride2_even.yaml",
 ]
-RUNNING_STATS = {"running_mean", "running_var"}
+# PyTorch buffers that count as parameters (Keras counts them as non-trainable weights).
+COUNTED_BUFFERS = counted_buffers()
 
 _module_counter = itertools.count()
 
@@ -227,8 +237,16 @@ def _torch_outputs(built: Built, model: torch.nn.Module, x: np.ndarray) -> dict[
 
 
 def _randomize_keras_batch_norm(model: Any, seed: int) -> None:
+    """Batch norm statistics and parameters far from 0 and 1; adaptable normalization's
+    mean and (positive) variance, too."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
+        if isinstance(layer, keras.layers.Normalization) and layer.weights:
+            (channels,) = layer.adapt_mean.shape
+            layer.adapt_mean.assign(rng.normal(0.0, 0.5, channels).astype(np.float32))
+            layer.adapt_variance.assign(rng.uniform(0.5, 1.5, channels).astype(np.float32))
+            layer.count.assign(int(rng.integers(1, 1000)))
+            layer.finalize_state()  # Keras' own step after changing the weights
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
         (channels,) = layer.moving_mean.shape
@@ -241,14 +259,17 @@ def _randomize_keras_batch_norm(model: Any, seed: int) -> None:
 
 
 def _randomize_torch(model: torch.nn.Module, seed: int) -> None:
-    """Fresh random weights everywhere, and batch norm statistics far from 0 and 1."""
+    """Fresh random weights everywhere; batch norm and normalization statistics far from
+    0 and 1 (variances positive), random sample counts."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
             leaf = name.rsplit(".", 1)[-1]
             if leaf == "num_batches_tracked":
                 continue
-            if leaf == "running_var" or (leaf == "weight" and tensor.ndim == 1):
+            if not tensor.is_floating_point():  # a count (adaptable normalization)
+                tensor.copy_(torch.randint(1, 1000, tensor.shape, generator=generator))
+            elif leaf in ("running_var", "variance") or (leaf == "weight" and tensor.ndim == 1):
                 tensor.copy_(0.5 + torch.rand(tensor.shape, generator=generator))
             else:
                 fan_in = int(np.prod(tensor.shape[1:])) if tensor.ndim > 1 else 4
@@ -348,7 +369,9 @@ def test_param_counts(built: Built) -> None:
     torch_model = built.torch_model
     params = sum(p.numel() for p in torch_model.parameters())
     stats = sum(
-        b.numel() for name, b in torch_model.named_buffers() if name.split(".")[-1] in RUNNING_STATS
+        b.numel()
+        for name, b in torch_model.named_buffers()
+        if name.split(".")[-1] in COUNTED_BUFFERS
     )
     assert params + stats == graph.total_params
     assert params == graph.params
@@ -374,7 +397,7 @@ def test_param_counts(built: Built) -> None:
     for name, parameter in torch_model.named_parameters():
         torch_per_layer[owner[name.rsplit(".", 1)[0]]] += parameter.numel()
     for name, buffer in torch_model.named_buffers():
-        if name.split(".")[-1] in RUNNING_STATS:
+        if name.split(".")[-1] in COUNTED_BUFFERS:
             torch_per_layer[owner[name.rsplit(".", 1)[0]]] += buffer.numel()
     want = {node.name: node.total_params for node in graph.layers()}
     assert keras_per_layer == want
@@ -400,7 +423,12 @@ def test_torch_to_keras_same_outputs(built: Built) -> None:
     _assert_same_outputs(built, keras_model, torch_model, seed=4)
 
 
-BATCH_NORM_SPECS = ["batch_norm_rank3.yaml", "batch_norm_rank1.yaml"]
+BATCH_NORM_SPECS = [
+    "batch_norm_rank3.yaml",
+    "batch_norm_rank1.yaml",
+    "batch_norm_center_only.yaml",
+    "batch_norm_scale_only.yaml",
+]
 
 
 def _training_step(file_name: str, build: Callable[[Path], Built]) -> tuple[Any, Any, Any, Any]:
@@ -517,6 +545,9 @@ for item in json.loads(open(sys.argv[1], encoding="utf-8").read()):
     model = module.build_model()
     data = np.load(item["data"])
     model.set_weights([data[f"w{i}"] for i in range(int(data["n_weights"]))])
+    for layer in model.layers:  # Normalization caches its statistics (see transfer.py)
+        if layer.weights and hasattr(layer, "finalize_state"):
+            layer.finalize_state()
     names = item["layers"]
     outputs = [model.get_layer(item["last"][name]).output for name in names]
     probe = keras.Model(inputs=model.input, outputs=outputs)
@@ -760,10 +791,30 @@ def _half_affine(tmp_path: Path, center: bool, scale: bool) -> Path:
 
 
 @pytest.mark.parametrize(("center", "scale"), HALF_AFFINE)
-def test_batch_norm_center_without_scale_pytorch_cannot_express(
+def test_batch_norm_center_without_scale_pytorch_emits_helper(
     tmp_path: Path, center: bool, scale: bool
 ) -> None:
-    _assert_refused(_half_affine(tmp_path, center, scale), "pytorch", ["bn"])
+    """nn.BatchNorm2d has a weight and a bias or neither: the emitted helper has one,
+    and the running statistics and momentum of nn.BatchNorm2d.
+
+    The outputs (eval and training mode) are compared with Keras by the case files
+    batch_norm_center_only.yaml and batch_norm_scale_only.yaml."""
+    path = _half_affine(tmp_path, center, scale)
+    validated = _specgen("validate", "--target", "pytorch", path)
+    assert validated.returncode == 0, validated.stderr
+    out = tmp_path / "half_affine_torch.py"
+    emitted = _specgen("emit", path, "--target", "pytorch", "-o", out)
+    assert emitted.returncode == 0, emitted.stderr
+    model = _import(out).build_model()
+    bn = model.bn
+    assert type(bn).__name__ == "BatchNormHalfAffine"
+    assert (bn.bias is not None, bn.weight is not None) == (center, scale)
+    params = {name: p.numel() for name, p in model.named_parameters()}
+    kept = "bn.bias" if center else "bn.weight"
+    assert params == {"c1.weight": 3 * 3 * 3 * 4, "c1.bias": 4, kept: 4}
+    assert {name for name, _ in model.named_buffers()} == {"bn.running_mean", "bn.running_var"}
+    assert bn.momentum == pytest.approx(0.01)  # 1 - Keras' 0.99
+    assert bn.eps == pytest.approx(1e-3)
 
 
 @pytest.mark.parametrize(("center", "scale"), HALF_AFFINE)
@@ -795,3 +846,150 @@ def test_layer_named_like_a_module_attribute_pytorch_cannot_express(
     _assert_refused(path, "pytorch", [name])
     emitted = _specgen("emit", path, "--target", "keras")
     assert emitted.returncode == 0, emitted.stderr
+
+
+# --- stride with dilation: PyTorch only --------------------------------------------------------
+
+STRIDE_WITH_DILATION = ROOT / "tests" / "cases_pytorch_only" / "stride_with_dilation.json"
+
+
+def test_stride_with_dilation_is_a_keras_target_finding() -> None:
+    """Valid for the shape pass; Keras' Conv2D refuses it, so `--target keras` reports
+    SG401 at each layer's dilation; PyTorch has no such limit."""
+    assert _specgen("validate", STRIDE_WITH_DILATION).returncode == 0
+    assert _specgen("validate", "--target", "pytorch", STRIDE_WITH_DILATION).returncode == 0
+    validated = _specgen("validate", "--target", "keras", STRIDE_WITH_DILATION)
+    assert validated.returncode == 1
+    (first,) = _sg401_lines(validated.stderr, "conv2d_1")
+    (second,) = _sg401_lines(validated.stderr, "same")
+    assert ":6:82: " in first and first.endswith("[$.layers[0].dilation]")
+    assert ":7:107: " in second and second.endswith("[$.layers[1].dilation]")
+    assert "hint: Keras' Conv2D refuses strides > 1 with dilation_rate > 1" in validated.stderr
+    emitted = _specgen("emit", STRIDE_WITH_DILATION, "--target", "keras")
+    assert emitted.returncode == 1 and emitted.stdout == ""
+
+
+def test_stride_with_dilation_pytorch_computes_the_reference(tmp_path: Path) -> None:
+    """The emitted PyTorch model against references computed apart from specgen: torch's
+    functional conv2d for the 'valid' layer, TensorFlow's own 'SAME' (which defines
+    specgen's 'same') for the other; and the Keras rewrite the SG401 hint proposes."""
+    import tensorflow as tf
+
+    out = tmp_path / "stride_with_dilation_torch.py"
+    emitted = _specgen("emit", STRIDE_WITH_DILATION, "--target", "pytorch", "-o", out)
+    assert emitted.returncode == 0, emitted.stderr
+    model = _import(out).build_model()
+    _randomize_torch(model, seed=11)
+    model.eval()
+    seen: dict[str, np.ndarray] = {}
+    for name in ("conv2d_1", "same"):
+        getattr(model, name).register_forward_hook(
+            lambda _m, _a, y, name=name: seen.__setitem__(name, _to_channels_last(y.numpy()))
+        )
+    x = np.random.default_rng(12).standard_normal((BATCH, 64, 64, 3)).astype(np.float32)
+    with torch.no_grad():
+        final = model(_to_nchw(x)).numpy()
+
+    conv1, conv2, dense = model.conv2d_1, model.same, model.dense_1
+    with torch.no_grad():
+        y1 = torch.nn.functional.conv2d(
+            _to_nchw(x), conv1.weight, conv1.bias, stride=2, dilation=2
+        ).numpy()
+    y1 = _to_channels_last(y1)
+    assert y1.shape == (BATCH, 30, 30, 16)
+    np.testing.assert_allclose(seen["conv2d_1"], y1, rtol=0, atol=TOLERANCE)
+
+    kernel = conv2.weight.detach().numpy().transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    y2 = tf.nn.conv2d(y1, kernel, strides=(2, 3), padding="SAME", dilations=(3, 2)).numpy()
+    y2 = y2 + conv2.bias.detach().numpy()
+    assert y2.shape == (BATCH, 15, 10, 8)
+    np.testing.assert_allclose(seen["same"], y2, rtol=0, atol=TOLERANCE)
+
+    logits = y2.max(axis=(1, 2)) @ dense.weight.detach().numpy().T + dense.bias.detach().numpy()
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(final, probs, rtol=0, atol=TOLERANCE)
+
+    # The hint: stride 1, then max_pool2d with pool_size 1 and the stride, is the same.
+    rewrite = keras.Sequential(
+        [
+            keras.Input((64, 64, 3)),
+            keras.layers.Conv2D(16, 3, dilation_rate=2),
+            keras.layers.MaxPooling2D(pool_size=1, strides=2),
+        ]
+    )
+    rewrite.layers[0].set_weights(
+        [conv1.weight.detach().numpy().transpose(2, 3, 1, 0), conv1.bias.detach().numpy()]
+    )
+    np.testing.assert_allclose(rewrite(x).numpy(), y1, rtol=0, atol=TOLERANCE)
+
+
+# --- rescaling and normalization ---------------------------------------------------------------
+
+
+def test_normalization_epsilon_bounds_the_standard_deviation(tmp_path: Path) -> None:
+    """Keras divides by max(sqrt(variance), 1e-7), it does not add 1e-7 to the variance:
+    with variances 1e-16 and 0 the two differ by orders of magnitude. Both the fixed and
+    the adaptable normalization of both targets compute Keras' form."""
+    spec = _write(
+        tmp_path,
+        "tiny_variance",
+        [
+            "{type: normalization, name: fixed, mean: 0, variance: [1.0e-16, 0, 4]}",
+            "{type: normalization, name: adaptable, inputs: input}",
+        ],
+        shape="[2, 3, 3]",
+    )
+    text = spec.read_text(encoding="utf-8") + "outputs: [fixed, adaptable]\n"
+    spec.write_text(text, encoding="utf-8")
+    modules = {}
+    for target in ("keras", "pytorch"):
+        out = tmp_path / f"tiny_variance_{target}.py"
+        emitted = _specgen("emit", spec, "--target", target, "-o", out)
+        assert emitted.returncode == 0, emitted.stderr
+        modules[target] = _import(out)
+    keras_model = modules["keras"].build_model()
+    layer = keras_model.get_layer("adaptable")
+    variance = np.array([1e-16, 0.0, 4.0], dtype=np.float32)
+    layer.adapt_variance.assign(variance)
+    layer.finalize_state()
+    torch_model = modules["pytorch"].build_model().eval()
+    keras_to_torch(keras_model, torch_model)
+
+    x = (1e-7 * np.random.default_rng(13).standard_normal((BATCH, 2, 3, 3))).astype(np.float32)
+    want = x / np.maximum(np.sqrt(variance), np.float32(1e-7))
+    added = x / np.sqrt(variance + np.float32(1e-7))
+    assert np.max(np.abs(want - added)) > 0.1  # the test tells the two forms apart
+    for got in _final(keras_model(x, training=False)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        outputs = torch_model(_to_nchw(x))
+    for got in _final(outputs):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_adaptable_normalization_state_transfers_both_ways(build: Callable[[Path], Built]) -> None:
+    """mean, variance and count reach the other framework exactly, count included (no
+    output depends on it), and Keras computes with the new values at once."""
+    built = build(CASES / "normalization.yaml")
+    torch_model = built.torch_module.build_model()
+    _randomize_torch(torch_model, seed=14)
+    keras_model = built.keras_module.build_model()
+    torch_to_keras(torch_model, keras_model)
+    names = ["norm_in", "norm_conv", "norm_rank1"]
+    modules = torch_layers(torch_model)
+    for name in names:
+        layer, module = keras_model.get_layer(name), modules[name]
+        assert int(keras.ops.convert_to_numpy(layer.count)) == int(module.count) > 0
+        for keras_attr, torch_attr in (("adapt_mean", "mean"), ("adapt_variance", "variance")):
+            value = keras.ops.convert_to_numpy(getattr(layer, keras_attr))
+            np.testing.assert_array_equal(value, getattr(module, torch_attr).numpy())
+        # What Keras computes with (refreshed by the transfer), not just the variables.
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(layer.mean).reshape(-1), module.mean.numpy()
+        )
+
+    back = built.torch_module.build_model()
+    keras_to_torch(keras_model, back)
+    for key, value in torch_model.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key

@@ -738,24 +738,26 @@ def test_a_layer_with_an_unknown_key_still_takes_part_in_the_shape_pass(tmp_path
     assert result.graph is None
 
 
-def test_one_conv2d_reports_groups_and_stride_with_dilation_together(tmp_path: Path) -> None:
+def test_conv2d_takes_stride_with_dilation_and_still_reports_groups(tmp_path: Path) -> None:
+    """Stride > 1 with dilation > 1 is PyTorch-legal: no shape-pass finding (the Keras
+    target reports SG401); the groups mistake on the same layer is still reported."""
     result = run(
         tmp_path,
         "  - {name: a, type: conv2d, filters: 6, groups: 4, kernel_size: 3, stride: 2,"
         " dilation: 2}\n",
     )
-    assert found(result) == [
-        ("SG204", (5, 49), "$.layers[0].groups"),
-        ("SG205", (5, 89), "$.layers[0].dilation"),
-    ]
-    groups, dilation = result.report.diagnostics
+    assert found(result) == [("SG204", (5, 49), "$.layers[0].groups")]
+    (groups,) = result.report.diagnostics
     assert groups.message == (
         "layer 'a' (conv2d): groups=4 must divide both the input channels (4) and filters (6)"
     )
-    assert dilation.message == (
-        "layer 'a' (conv2d): stride [2, 2] together with dilation [2, 2]: "
-        "Keras refuses stride > 1 with dilation > 1"
+    fine = run(
+        tmp_path,
+        "  - {name: a, type: conv2d, filters: 4, kernel_size: 3, stride: 2, dilation: 2}\n",
     )
+    assert found(fine) == []
+    assert fine.graph is not None
+    assert fine.graph.nodes["a"].output[:2] == (2, 2)
 
 
 def test_a_failed_layer_stands_in_with_its_expect(tmp_path: Path) -> None:

@@ -71,12 +71,55 @@ EXPECTED: dict[str, list[tuple[str, int, int]]] = {
     "dense_on_rank3.yaml": [("SG203", 7, 5)],  # the dense layer's mapping
     "flatten_twice.json": [("SG203", 8, 5)],  # the second flatten's mapping
     "groups_not_dividing.yaml": [("SG204", 6, 57)],  # groups: 2
-    "stride_with_dilation.json": [("SG205", 6, 82)],  # dilation: 2
+    # stride_with_dilation.json moved to tests/cases_pytorch_only: conv2d takes stride > 1
+    # with dilation > 1 since PyTorch does; only the Keras target refuses it (SG401).
     "softmax_on_conv.yaml": [("SG206", 6, 61)],  # activation: softmax
+    # depthwise_conv2d and separable_conv2d
+    "depthwise_separable_bad_fields.yaml": [
+        ("SG104", 6, 64),  # depth_multiplier: 0
+        ("SG101", 7, 5),  # separable_conv2d without filters: the layer's mapping
+        ("SG103", 8, 76),  # depth_multiplier: 1.5
+    ],
+    "depthwise_kernel_too_large.yaml": [("SG201", 8, 54)],  # dw3's kernel_size on 2x2
+    "separable_stride_with_dilation.yaml": [
+        ("SG205", 8, 72),  # the depthwise layer's dilation: [2, 1] (stride [1, 2])
+        ("SG205", 9, 79),  # the separable layer's dilation: 2 (stride 2)
+        ("SG206", 9, 94),  # its activation: softmax, in the same run
+    ],
     # Graphs: merges, outputs, unused layers
     "merge_shapes_mismatch.yaml": [("SG207", 8, 5)],  # the add's mapping: [8, 8, 16] + [4, 4, 16]
     "concat_axis_mismatch.yaml": [("SG207", 10, 5)],  # the concatenate's mapping (no axis key)
     "concat_axis_out_of_range.yaml": [("SG208", 10, 45)],  # axis: 2 on rank-1 inputs
+    # rescaling and normalization: numbers, per-channel lists, mean and variance together
+    "rescaling_bad_values.yaml": [
+        ("SG103", 5, 42),  # scale: "1/255"
+        ("SG103", 6, 46),  # the true in scale: [1, true, 2]
+        ("SG104", 7, 54),  # offset: []
+    ],
+    "rescaling_channel_mismatch.yaml": [("SG209", 5, 59)],  # 4 offsets for 3 channels
+    "normalization_bad_values.yaml": [
+        ("SG101", 5, 5),  # mean without variance: the layer's mapping
+        ("SG104", 6, 74),  # the -1 in variance: [1, -1, 1]
+    ],
+    "normalization_channel_mismatch.yaml": [
+        ("SG209", 6, 33),  # 3 means for the conv's 4 channels
+        ("SG209", 6, 66),  # 3 variances
+    ],
+    # upsample2d, reshape, cropping2d, keepdims
+    "cropping2d_removes_everything.yaml": [("SG201", 7, 46)],  # [[3, 3], ...] on 6 rows
+    "reshape_count_mismatch.yaml": [("SG210", 7, 47)],  # [4, 4, 4] for 128 elements
+    "reshape_minus_one_not_dividing.yaml": [("SG210", 6, 47)],  # [5, -1, 2] for 48
+    "reshape_bad_target_shape.yaml": [
+        ("SG104", 6, 62),  # the second -1 in [-1, 6, -1]
+        ("SG104", 7, 48),  # [8, 6]: rank 2
+        ("SG104", 8, 51),  # the 0 in [4, 0, 12]
+        ("SG103", 9, 51),  # the "6" in [4, "6", 2]
+    ],
+    "upsample2d_bad_values.yaml": [
+        ("SG104", 6, 50),  # interpolation: bicubic
+        ("SG104", 7, 45),  # the 0 in size: [2, 0]
+        ("SG103", 8, 52),  # keepdims: "true"
+    ],
     "merge_one_input.yaml": [("SG109", 8, 36)],  # the add's inputs: [conv2]
     "subtract_three_inputs.yaml": [("SG109", 9, 42)],  # the subtract's inputs: [a, b, c]
     "outputs_unknown_layer.yaml": [("SG108", 9, 19)],  # 'feature' in outputs: [logits, feature]
@@ -93,6 +136,24 @@ EXPECTED: dict[str, list[tuple[str, int, int]]] = {
     "block_error_inside_instance.yaml": [("SG102", 9, 55)],
     "block_param_value_error.yaml": [("SG104", 12, 50)],  # the 0 in with: {filters: 0}
     "block_local_inputs_unknown.yaml": [("SG108", 10, 48)],  # 'conv' in inputs: [input, conv]
+    # A top-level layer named like an earlier block instance: its name: m0.
+    "block_instance_name_clash.yaml": [("SG107", 12, 30)],
+    # conv2d_transpose: padding 'valid'/'same' only; output_padding an int >= 0 or [h, w]
+    "conv2d_transpose_bad_fields.yaml": [
+        ("SG103", 7, 67),  # padding: 1
+        ("SG103", 8, 67),  # padding: [[0, 1], [0, 1]]
+        ("SG104", 9, 67),  # padding: full
+        ("SG104", 10, 85),  # output_padding: -1
+        ("SG103", 11, 85),  # output_padding: "1"
+        ("SG103", 12, 85),  # output_padding: [1, 1, 1]
+    ],
+    # ... below the stride on each axis (Keras refuses the layer)
+    "conv2d_transpose_output_padding_not_below_stride.yaml": [
+        ("SG104", 6, 95),  # output_padding: 2 with stride 2
+        ("SG104", 7, 116),  # output_padding: [0, 1] with stride 1
+    ],
+    # 'same', output_padding 0 on W and kernel 4: (H - 1)*S columns (TensorFlow refuses it)
+    "conv2d_transpose_same_even_kernel_output_padding_0.yaml": [("SG104", 7, 110)],
     # BUG in specgen (these three fail until it is fixed; the entries say what SHOULD happen).
     # An unknown name in a top-level block use's inputs: it should be reported at the use's
     # entry 'stme' in inputs: [stme] (12:43, $.layers[1].inputs[0], no note); specgen reports

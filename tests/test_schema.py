@@ -128,6 +128,14 @@ INVALID_EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
     "keyword-model-name": _set(("name",), "class"),
     "keyword-layer-name": _set(("layers", 0, "name"), "lambda"),
     "layer-named-input": _set(("layers", 0, "name"), "input"),
+    # rescaling and normalization: strict numbers, non-empty lists, mean and variance together.
+    "bool-scale": _set(("layers", 0), {"type": "rescaling", "scale": True}),
+    "empty-offset": _set(("layers", 0), {"type": "rescaling", "scale": 1, "offset": []}),
+    "mean-without-variance": _set(("layers", 0), {"type": "normalization", "mean": 0.5}),
+    "variance-without-mean": _set(("layers", 0), {"type": "normalization", "variance": [1, 2]}),
+    "negative-variance": _set(
+        ("layers", 0), {"type": "normalization", "mean": 0, "variance": [1, -1, 1]}
+    ),
 }
 
 

@@ -295,6 +295,9 @@ class Inferred:
     window: Window | None = None  # None: pointwise, or a rank-1 output
     formulas: tuple[str, ...] = ()  # one per spatial axis, numbers filled in
     warnings: list[ShapeIssue] = field(default_factory=list)
+    # False: output pixels see unequal numbers of input pixels (a transposed convolution
+    # scatters onto a finer grid), so no receptive field is defined from here on.
+    fixed_window: bool = True
 
 
 class LayerBase(BaseModel):
@@ -346,3 +349,133 @@ def check_softmax(activation: str, output: Shape, field: str = "activation") -> 
             "the channel axis is last in Keras but second in PyTorch",
             field=field,
         )
+
+
+def _number(value: object, *, minimum: float | None, at: tuple[int, ...] = ()) -> float:
+    """A finite number (an int or a float, never a bool) as a float."""
+    if type(value) is not int and type(value) is not float:
+        raise _wrong_type("a number", value, at)
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise _out_of_range("expected a finite number", value, at)
+    if minimum is not None and number < minimum:
+        raise _out_of_range(f"expected a number >= {minimum:g}", value, at)
+    return number
+
+
+def _per_channel(value: object, *, minimum: float | None) -> float | tuple[float, ...]:
+    if isinstance(value, list):
+        if not value:
+            raise _out_of_range("expected a number or a non-empty list of numbers", value)
+        return tuple(_number(v, minimum=minimum, at=(i,)) for i, v in enumerate(value))
+    if type(value) is int or type(value) is float:
+        return _number(value, minimum=minimum)
+    raise _wrong_type("a number or a list of numbers (one per channel)", value)
+
+
+_NUMBER = {"type": "number"}
+_NONNEG_NUMBER = {"type": "number", "minimum": 0}
+
+# A number, or one number per channel (the last axis): `scale`, `mean`, ...
+PerChannel = Annotated[
+    float | tuple[float, ...],
+    PlainValidator(lambda v: _per_channel(v, minimum=None)),
+    WithJsonSchema({"anyOf": [_NUMBER, {"type": "array", "items": _NUMBER, "minItems": 1}]}),
+]
+# The same, never negative (a variance).
+NonNegativePerChannel = Annotated[
+    float | tuple[float, ...],
+    PlainValidator(lambda v: _per_channel(v, minimum=0.0)),
+    WithJsonSchema(
+        {"anyOf": [_NONNEG_NUMBER, {"type": "array", "items": _NONNEG_NUMBER, "minItems": 1}]}
+    ),
+]
+
+
+def check_per_channel(value: float | tuple[float, ...], channels: int, field: str) -> None:
+    """A per-channel list must hold one number per channel of the input (its last axis)."""
+    if isinstance(value, tuple) and len(value) != channels:
+        raise ShapeIssue(
+            "SG209",
+            f"{field} has {len(value)} values for an input with {channels} channels",
+            hint=f"give one {field} per channel ({channels}), or a single number for all",
+            field=field,
+        )
+
+
+def _cropping(value: object) -> Pads:
+    pads = _explicit_padding(value)
+    if pads is None:
+        raise _wrong_type("an int, [ch, cw] or [[top, bottom], [left, right]]", value)
+    return pads
+
+
+def _target_shape(value: object) -> Shape:
+    """A reshape's target: rank 3 or 1 like every specgen shape, positive ints and at most
+    one -1 (the size to infer)."""
+    if not isinstance(value, list):
+        raise _wrong_type("a list [H, W, C] or [N] of positive ints (one may be -1)", value)
+    if len(value) not in (1, 3):
+        raise PydanticCustomError(
+            "SG104",
+            "expected rank 3 [H, W, C] or rank 1 [N], got rank {rank}: {got}",
+            {
+                "rank": len(value),
+                "got": show_value(value),
+                "hint": "specgen's shapes are rank 3 (channels-last) or rank 1; reshape to "
+                "[N] and use dense layers, or to [H, W, C]",
+            },
+        )
+    inferred: int | None = None
+    for i, n in enumerate(value):
+        if not _is_int(n):
+            raise _wrong_type("a positive int or -1", n, (i,))
+        if n == -1 and inferred is None:
+            inferred = i
+        elif n == -1:
+            raise PydanticCustomError(
+                "SG104",
+                "a second -1: only one size may be inferred, and index {first} is -1",
+                {
+                    "first": inferred,
+                    "at": (i,),
+                    "hint": "write out all sizes but one",
+                },
+            )
+        elif not 1 <= n <= MAX_DIM:
+            raise _out_of_range(f"expected a positive int (at most {MAX_DIM}) or -1", n, (i,))
+    return tuple(value)
+
+
+def _interpolation(value: object) -> str:
+    if not isinstance(value, str):
+        raise _wrong_type("'nearest' or 'bilinear'", value)
+    if value not in ("nearest", "bilinear"):
+        raise _out_of_range("expected interpolation 'nearest' or 'bilinear'", value)
+    return value
+
+
+# Amounts cut off each edge: int, [ch, cw] or [[top, bottom], [left, right]].
+Cropping = Annotated[
+    Pads, PlainValidator(_cropping), WithJsonSchema({"anyOf": _EXPLICIT_PADDING_SCHEMA})
+]
+_TARGET_SIZE = {"anyOf": [_POS_INT, {"const": -1}]}
+_AT_MOST_ONE_MINUS_ONE = {"contains": {"const": -1}, "minContains": 0, "maxContains": 1}
+TargetShape = Annotated[
+    Shape,
+    PlainValidator(_target_shape),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": _TARGET_SIZE, "minItems": n, "maxItems": n}
+                | _AT_MOST_ONE_MINUS_ONE
+                for n in (3, 1)
+            ]
+        }
+    ),
+]
+Interpolation = Annotated[
+    Literal["nearest", "bilinear"],
+    PlainValidator(_interpolation),
+    WithJsonSchema({"enum": ["nearest", "bilinear"]}),
+]

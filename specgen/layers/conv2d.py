@@ -105,16 +105,6 @@ class Conv2D(LayerBase):
                     field="groups",
                 )
             )
-        if max(self.stride) > 1 and max(self.dilation) > 1:
-            issues.append(
-                ShapeIssue(
-                    "SG205",
-                    f"stride {list(self.stride)} together with dilation {list(self.dilation)}: "
-                    "Keras refuses stride > 1 with dilation > 1",
-                    hint="use stride 1 with dilation, or dilation 1 with stride",
-                    field="dilation",
-                )
-            )
         try:
             (h, w), pads, formulas = resolve_window(
                 shape, self.kernel_size, self.stride, self.padding, self.dilation, what="kernel"

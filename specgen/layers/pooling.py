@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from specgen.formulas import dropped_by_window
 from specgen.layers.base import (
     Inferred,
@@ -90,20 +92,27 @@ class AvgPool2D(_Pool2D):
 
 
 class _GlobalPool2D(LayerBase):
+    keepdims: bool = Field(default=False, description="[1, 1, C] instead of [C].")
+
     def infer(self, inputs: list[Shape]) -> Inferred:
-        shape = require_rank(
+        h, w, c = require_rank(
             inputs, 3, hint=f"{self.kind} works on [H, W, C]; it already makes a flat output"
         )
-        return Inferred(output=(shape[2],))
+        if not self.keepdims:
+            return Inferred(output=(c,))
+        # The one output pixel sees the whole input: a pooling window of the input's size.
+        return Inferred(
+            output=(1, 1, c), window=Window(kernel=(h, w), stride=(h, w), pad_before=(0, 0))
+        )
 
 
 class GlobalAvgPool2D(_GlobalPool2D):
-    """Mean over H and W: [H, W, C] -> [C]."""
+    """Mean over H and W: [H, W, C] -> [C], or [1, 1, C] with keepdims."""
 
     type: Literal["global_avg_pool2d"]
 
 
 class GlobalMaxPool2D(_GlobalPool2D):
-    """Max over H and W: [H, W, C] -> [C]."""
+    """Max over H and W: [H, W, C] -> [C], or [1, 1, C] with keepdims."""
 
     type: Literal["global_max_pool2d"]

@@ -43,7 +43,18 @@ class Code(str):
 
 # Keywords whose square pair (h, w) the frameworks also take as one int.
 _SQUARE = frozenset(
-    {"kernel_size", "stride", "strides", "padding", "dilation", "dilation_rate", "pool_size"}
+    {
+        "kernel_size",
+        "stride",
+        "strides",
+        "padding",
+        "dilation",
+        "dilation_rate",
+        "pool_size",
+        "size",  # Keras' UpSampling2D
+        "scale_factor",  # PyTorch's nn.Upsample
+        "output_padding",  # transposed convolutions, both frameworks
+    }
 )
 LINE_LENGTH = 88  # ruff's default: emitted files are formatted for a project without config
 INDENT = "    "
@@ -204,8 +215,36 @@ class Call:
         flat = f"{indent}{prefix}{self.callee}({', '.join(items)}){suffix}"
         if len(flat) <= LINE_LENGTH:
             return flat
-        inner = "".join(f"{indent}{INDENT}{item},\n" for item in items)
+        inner = "".join(_argument_lines(indent + INDENT, *pair) for pair in self._items_raw())
         return f"{indent}{prefix}{self.callee}(\n{inner}{indent}){suffix}"
+
+    def _items_raw(self) -> list[tuple[str, object]]:
+        """`items` with the plain value behind each (None where there is none)."""
+        n = len(self.args)
+        raws = [*self.raw, *[None] * (n + len(self.kwargs) - len(self.raw))]
+        return [(text, raws[i]) for i, text in enumerate(self.args)] + [
+            (f"{k}={v}", raws[n + j])
+            for j, (k, v) in enumerate(self.kwargs)
+            if k not in self.dropped
+        ]
+
+
+def _argument_lines(indent: str, item: str, raw: object) -> str:
+    """One argument of a call laid out one argument per line; a tuple still too long for
+    its line gets one element per line, as ruff formats it (per-channel values).
+
+    >>> values = tuple(range(40))
+    >>> _argument_lines("", "x=" + literal(values), values).splitlines()[:3]
+    ['x=(', '    0,', '    1,']
+    """
+    line = f"{indent}{item},\n"
+    if len(line) - 1 <= LINE_LENGTH or not isinstance(raw, tuple) or len(raw) < 2:
+        return line
+    text = literal(raw)
+    if not item.endswith(text):  # a block parameter's name stands in for the value
+        return line
+    inner = "".join(f"{indent}{INDENT}{literal(value)},\n" for value in raw)
+    return f"{indent}{item[: -len(text)]}(\n{inner}{indent}),\n"
 
 
 def def_layout(
@@ -300,11 +339,30 @@ class Lowered:
     findings: list[Diagnostic] = field(default_factory=list)
     # (spec layer, full module path / Keras layer name) of every layer step, in order.
     paths: list[tuple[str, str]] = field(default_factory=list)
+    # Python's recursion limit the emitted builder needs, when above the default (Keras).
+    recursion_limit: int = 0
 
     @property
     def steps(self) -> list[Step]:
         assert self.model is not None
         return self.model.steps
+
+    @property
+    def returns(self) -> str:
+        """The model's ``return`` line(s) in forward, wrapped as ruff formats them."""
+        assert self.model is not None
+        names = self.model.output_vars
+        indent = INDENT * 2
+        flat = f"{indent}return {', '.join(names)}"
+        if len(flat) <= LINE_LENGTH:
+            return flat
+        inner = "".join(f"{indent}{INDENT}{name},\n" for name in names)
+        return f"{indent}return (\n{inner}{indent})"
+
+    @property
+    def renamed(self) -> bool:
+        """Whether some definition lists renamed attributes (``spec_names``)."""
+        return any(d.renames for d in [*self.blocks, *([self.model] if self.model else [])])
 
 
 @dataclass(slots=True)
@@ -351,6 +409,7 @@ class _Instance:
     input_shape: tuple[int, ...]
     lowering: _Lowering
     step: Step  # the parent's step that builds it; its call is set by `_unify`
+    parent_is_model: bool  # built by the model itself, not inside another block's code
 
 
 class Target:
@@ -413,14 +472,16 @@ class Target:
     def supports(cls, kind: str) -> bool:
         return callable(getattr(cls, f"lower_{kind}", None))
 
-    def unsupported(self, node: Node, feature: str, hint: str) -> None:
+    def unsupported(self, node: Node, feature: str, hint: str, *, field: str = "") -> None:
+        """An SG401 finding; at the layer's `field` where the spec writes it out."""
+        written = field and node.layer is not None and field in node.layer.model_fields_set
         self.out.findings.append(
             Diagnostic(
                 "SG401",
                 f"layer {node.name!r} ({node.kind}): {feature} cannot be expressed exactly "
                 f"in {self.name}",
                 hint=hint,
-                json_path=node.path,
+                json_path=(*node.path, field) if written else node.path,
             )
         )
 
@@ -623,7 +684,7 @@ class Target:
         )
         parent.steps.append(step)
         self.instances.setdefault(use.block, []).append(
-            _Instance(use, source.output, lowering, step)
+            _Instance(use, source.output, lowering, step, parent.scope.use is None)
         )
 
     def path_of(self, attr: str, state: _Lowering) -> str:

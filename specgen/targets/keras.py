@@ -20,12 +20,23 @@ from specgen.layers import (
     Concatenate,
     Conv2D,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     MaxPool2D,
     Pads,
+    SeparableConv2D,
     ZeroPadding2D,
 )
+from specgen.layers.conv2d_transpose import Conv2DTranspose
+from specgen.layers.cropping2d import Cropping2D
+from specgen.layers.normalization import Normalization
+from specgen.layers.pooling import GlobalAvgPool2D, GlobalMaxPool2D
+from specgen.layers.rescaling import Rescaling
+from specgen.layers.reshape import Reshape
+from specgen.layers.upsample2d import UpSample2D
 from specgen.targets.base import (
+    INDENT,
+    LINE_LENGTH,
     Call,
     Code,
     Definition,
@@ -65,11 +76,17 @@ def _keras_padding(
     return "same" if padding == same else None
 
 
+# Beyond this many Keras layers the emitted builder raises Python's recursion limit.
+DEEP_NETWORK_LAYERS = 400
+
+
 class KerasTarget(Target):
     name = "keras"
     template = "model.py.j2"
     reserved = frozenset({"keras", "layers", "build_model", "x"})
-    module_names = frozenset({"keras", "layers", "build_model"})
+    module_names = frozenset(
+        {"keras", "layers", "build_model", "sys", "RECURSION_LIMIT", "build_graph"}
+    )
     python_attrs = False  # attributes are layer-name suffixes, not Python names
     defaults: ClassVar[dict[str, dict[str, object]]] = {
         "layers.Conv2D": {
@@ -80,20 +97,59 @@ class KerasTarget(Target):
             "use_bias": True,
             "activation": "linear",
         },
+        "layers.DepthwiseConv2D": {
+            "strides": 1,
+            "padding": "valid",
+            "depth_multiplier": 1,
+            "dilation_rate": 1,
+            "use_bias": True,
+            "activation": "linear",
+        },
+        "layers.SeparableConv2D": {
+            "strides": 1,
+            "padding": "valid",
+            "depth_multiplier": 1,
+            "dilation_rate": 1,
+            "use_bias": True,
+            "activation": "linear",
+        },
+        "layers.Conv2DTranspose": {
+            "strides": 1,
+            "padding": "valid",
+            "output_padding": None,
+            "dilation_rate": 1,
+            "use_bias": True,
+            "activation": "linear",
+        },
         "layers.MaxPooling2D": {"padding": "valid"},
         "layers.AveragePooling2D": {"padding": "valid"},
         "layers.Dense": {"use_bias": True, "activation": "linear"},
         "layers.BatchNormalization": {"axis": -1, "center": True, "scale": True},
+        "layers.Rescaling": {"offset": 0.0},
+        "layers.Normalization": {"axis": -1},
         "layers.GlobalAveragePooling2D": {"keepdims": False},
         "layers.GlobalMaxPooling2D": {"keepdims": False},
+        "layers.UpSampling2D": {"size": 2, "interpolation": "nearest"},
     }
 
     def finish(self) -> None:
         out = self.out
         assert out.model is not None
+        # Keras maps a functional graph recursively (keras.src.ops.function's
+        # _build_map_helper): about 1.5 frames per layer, so beyond some 600 layers the
+        # default limit of 1000 frames raises RecursionError. Deep networks get a builder
+        # that raises the limit while it runs, with a wide margin.
+        layers_built = len(out.paths)
+        if layers_built > DEEP_NETWORK_LAYERS:
+            out.recursion_limit = 1000 + 4 * layers_built
         out.calls["input"] = self.call("keras.Input", shape=out.input_shape, name="input")
         outputs = out.model.output_vars
         shown = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
+        # keras.Model(...) is laid out at one indent, its arguments at two: a list too
+        # long for its line gets one name a line, as ruff formats it.
+        if len(f"{INDENT * 2}outputs={shown},") > LINE_LENGTH:
+            names = "".join(f"{INDENT * 3}{name},\n" for name in outputs)
+            shown = f"[\n{names}{INDENT * 2}]"
         out.calls["model"] = Call(
             "keras.Model",
             kwargs=(
@@ -141,7 +197,7 @@ class KerasTarget(Target):
         self, definition: Definition, args: list[tuple[str, str, object]], instance: _Instance
     ) -> Call:
         use = instance.use
-        if use.instance == use.local:  # used at the top level
+        if instance.parent_is_model:  # (possibly inside a block emitted in place)
             name = literal(use.instance)
         else:
             name = f"name + {literal('_' + instance.step.attr)}"
@@ -178,14 +234,17 @@ class KerasTarget(Target):
     def lower_conv2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, Conv2D) and node.padding is not None
-        padding = _keras_padding(node, layer.padding, layer.kernel_size, layer.stride)
-        if padding is None:  # asymmetric or larger than 'same': pad with zeros first
-            attr = self.helper_name(node, "pad")
-            pad = self.call(
-                "layers.ZeroPadding2D", padding=layer.padding, name=self.layer_name(attr)
+        if max(layer.stride) > 1 and max(layer.dilation) > 1:
+            self.unsupported(
+                node,
+                f"stride {list(layer.stride)} together with dilation {list(layer.dilation)}",
+                "Keras' Conv2D refuses strides > 1 with dilation_rate > 1. Unless padding is "
+                "'same', stride 1 followed by max_pool2d with pool_size 1 and this stride "
+                "computes the same values; PyTorch takes the layer as it is",
+                field="dilation",
             )
-            self.add(node, pad, attr=attr)
-            padding = "valid"
+            return
+        padding = self.conv_padding(node, layer.padding, layer.kernel_size, layer.stride)
         fused = self.fused(node, layer.activation)
         self.add(
             node,
@@ -234,16 +293,16 @@ class KerasTarget(Target):
     def lower_avg_pool2d(self, node: Node) -> None:
         self._pool(node, "layers.AveragePooling2D")
 
+    def _global_pool(self, node: Node, keras_class: str) -> None:
+        layer = node.layer
+        assert isinstance(layer, GlobalAvgPool2D | GlobalMaxPool2D)
+        self.add(node, self.call(keras_class, keepdims=layer.keepdims, name=self.node_name(node)))
+
     def lower_global_avg_pool2d(self, node: Node) -> None:
-        self.add(
-            node,
-            self.call("layers.GlobalAveragePooling2D", keepdims=False, name=self.node_name(node)),
-        )
+        self._global_pool(node, "layers.GlobalAveragePooling2D")
 
     def lower_global_max_pool2d(self, node: Node) -> None:
-        self.add(
-            node, self.call("layers.GlobalMaxPooling2D", keepdims=False, name=self.node_name(node))
-        )
+        self._global_pool(node, "layers.GlobalMaxPooling2D")
 
     def lower_flatten(self, node: Node) -> None:
         self.add(node, self.call("layers.Flatten", name=self.node_name(node)))
@@ -326,3 +385,162 @@ class KerasTarget(Target):
         rank = len(node.output)
         # Keras counts the batch axis: the spec's axis a over [H, W, C] is a - rank there.
         self._merge(node, "layers.Concatenate", axis=layer.axis % rank - rank)
+
+    def conv_padding(
+        self, node: Node, padding: str | Pads, kernel: tuple[int, int], stride: tuple[int, int]
+    ) -> str:
+        """The Keras padding mode of a convolution: 'valid' or 'same', with a ZeroPadding2D
+        layer in front where the padding is asymmetric or larger than 'same'."""
+        mode = _keras_padding(node, padding, kernel, stride)
+        if mode is not None:
+            return mode
+        attr = self.helper_name(node, "pad")
+        pad = self.call("layers.ZeroPadding2D", padding=padding, name=self.layer_name(attr))
+        self.add(node, pad, attr=attr)
+        return "valid"
+
+    def depthwise_strides_refused(self, node: Node, stride: tuple[int, int]) -> bool:
+        """TensorFlow's depthwise kernel (behind DepthwiseConv2D and SeparableConv2D)
+        takes equal strides only: other strides are an SG401 finding."""
+        if stride[0] == stride[1]:
+            return False
+        self.unsupported(
+            node,
+            f"stride {list(stride)}",
+            "TensorFlow's depthwise convolution takes equal strides only (Keras raises when "
+            "the model runs). Use equal strides, or stride 1 followed by a max_pool2d with "
+            "pool_size 1 and this stride (the same values unless padding is 'same'); "
+            "PyTorch takes the layer as it is",
+            field="stride",
+        )
+        return True
+
+    def lower_depthwise_conv2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, DepthwiseConv2D) and node.padding is not None
+        if self.depthwise_strides_refused(node, layer.stride):
+            return
+        padding = self.conv_padding(node, layer.padding, layer.kernel_size, layer.stride)
+        fused = self.fused(node, layer.activation)
+        self.add(
+            node,
+            self.call(
+                "layers.DepthwiseConv2D",
+                kernel_size=layer.kernel_size,
+                strides=layer.stride,
+                padding=padding,
+                depth_multiplier=layer.depth_multiplier,
+                dilation_rate=layer.dilation,
+                use_bias=layer.use_bias,
+                activation=fused or "linear",
+                name=self.node_name(node),
+            ),
+        )
+        self.add_activation_after(node, layer.activation)
+
+    def lower_separable_conv2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, SeparableConv2D) and node.padding is not None
+        if self.depthwise_strides_refused(node, layer.stride):
+            return
+        padding = self.conv_padding(node, layer.padding, layer.kernel_size, layer.stride)
+        fused = self.fused(node, layer.activation)
+        self.add(
+            node,
+            self.call(
+                "layers.SeparableConv2D",
+                layer.filters,
+                kernel_size=layer.kernel_size,
+                strides=layer.stride,
+                padding=padding,
+                depth_multiplier=layer.depth_multiplier,
+                dilation_rate=layer.dilation,
+                use_bias=layer.use_bias,
+                activation=fused or "linear",
+                name=self.node_name(node),
+            ),
+        )
+        self.add_activation_after(node, layer.activation)
+
+    def lower_rescaling(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Rescaling)
+        call = self.call(
+            "layers.Rescaling", scale=layer.scale, offset=layer.offset, name=self.node_name(node)
+        )
+        self.add(node, call)
+
+    def lower_normalization(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Normalization)
+        if layer.adaptable:
+            self.add(node, self.call("layers.Normalization", axis=-1, name=self.node_name(node)))
+            return
+        mean, variance = layer.mean, layer.variance
+        assert mean is not None and variance is not None
+        if isinstance(mean, tuple) != isinstance(variance, tuple):
+            # Keras wants both of the same shape: the number is repeated per channel.
+            channels = node.output[-1]
+            mean = mean if isinstance(mean, tuple) else (mean,) * channels
+            variance = variance if isinstance(variance, tuple) else (variance,) * channels
+        call = self.call(
+            "layers.Normalization",
+            axis=-1,
+            mean=mean,
+            variance=variance,
+            name=self.node_name(node),
+        )
+        self.add(node, call)
+
+    def lower_upsample2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, UpSample2D)
+        call = self.call(
+            "layers.UpSampling2D",
+            size=layer.size,
+            interpolation=layer.interpolation,
+            name=self.node_name(node),
+        )
+        self.add(node, call)
+
+    def lower_reshape(self, node: Node) -> None:
+        assert isinstance(node.layer, Reshape)
+        # The resolved shape (any -1 worked out): Keras' target_shape is channels-last
+        # without the batch axis, as the spec's.
+        self.add(node, self.call("layers.Reshape", node.output, name=self.node_name(node)))
+
+    def lower_cropping2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Cropping2D)
+        call = self.call("layers.Cropping2D", cropping=layer.cropping, name=self.node_name(node))
+        self.add(node, call)
+
+    def lower_conv2d_transpose(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Conv2DTranspose)
+        if max(layer.stride) > 1 and max(layer.dilation) > 1:
+            self.unsupported(
+                node,
+                f"stride {list(layer.stride)} together with dilation {list(layer.dilation)}",
+                "Keras' Conv2DTranspose refuses strides > 1 with dilation_rate > 1; use one "
+                "of them, or emit for PyTorch, which takes the layer as it is",
+                field="dilation",
+            )
+            return
+        fused = self.fused(node, layer.activation)
+        self.add(
+            node,
+            self.call(
+                "layers.Conv2DTranspose",
+                layer.filters,
+                kernel_size=layer.kernel_size,
+                strides=layer.stride,
+                padding=layer.padding,
+                output_padding=layer.output_padding,
+                dilation_rate=layer.dilation,
+                use_bias=layer.use_bias,
+                activation=fused or "linear",
+                name=self.node_name(node),
+            ),
+        )
+        self.add_activation_after(node, layer.activation)

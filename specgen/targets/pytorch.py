@@ -5,11 +5,23 @@ out the difference instead of trusting a default:
 
 - 'same' and asymmetric padding become explicit pads (the odd pixel bottom/right);
   PyTorch's own ``padding="same"`` refuses stride > 1.
+- a depthwise convolution is ``nn.Conv2d(C, C*dm, groups=C)``; a separable one is two
+  modules, ``<name>_depthwise`` (no bias) then the 1x1 pointwise ``<name>`` with the bias;
 - max pooling pads with -inf, so padding never wins a max;
 - average pooling divides by the number of real pixels (``count_include_pad=False``, or
   the emitted ``AvgPool2dSame`` helper where the padding is asymmetric);
-- flatten permutes NCHW to NHWC first, so the vector order equals Keras';
-- batch norm gets ``momentum = 1 - spec momentum`` (PyTorch weighs the batch).
+- flatten permutes NCHW to NHWC first, so the vector order equals Keras'; reshape
+  likewise, and permutes an [H, W, C] result back to NCHW (the emitted ``Reshape``);
+- nearest upsampling is ``mode="nearest-exact"`` (``"nearest"`` picks wrong rows for
+  some factors, 41 the first) and bilinear ``align_corners=False`` (half-pixel centres);
+- batch norm gets ``momentum = 1 - spec momentum`` (PyTorch weighs the batch); with
+  only one of center and scale it is the emitted ``BatchNormHalfAffine`` helper (a bias
+  or a weight alone), which nn.BatchNorm2d/1d cannot be;
+- rescaling and normalization are emitted helpers computing Keras' formulas, with
+  Keras' epsilon 1e-7 bounding the standard deviation; adaptable normalization state
+  is three buffers (mean, variance, count) that count as Keras' non-trainable weights;
+- a transposed convolution whose 'same' crops one row or column more at the end than at
+  the start (Keras' odd crop) becomes the emitted ``ConvTranspose2dSame`` helper.
 """
 
 from __future__ import annotations
@@ -25,11 +37,20 @@ from specgen.layers import (
     Concatenate,
     Conv2D,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     MaxPool2D,
     Pads,
+    SeparableConv2D,
     ZeroPadding2D,
 )
+from specgen.layers.conv2d_transpose import Conv2DTranspose
+from specgen.layers.cropping2d import Cropping2D
+from specgen.layers.normalization import NORMALIZATION_EPSILON, Normalization
+from specgen.layers.pooling import GlobalAvgPool2D, GlobalMaxPool2D
+from specgen.layers.rescaling import Rescaling
+from specgen.layers.reshape import Reshape
+from specgen.layers.upsample2d import UpSample2D
 from specgen.targets.base import (
     Call,
     Code,
@@ -41,6 +62,7 @@ from specgen.targets.base import (
     class_name,
     def_layout,
     identifier,
+    literal,
 )
 
 # Attributes of torch.nn.Module (torch 2.x): a submodule with one of these names would
@@ -173,12 +195,42 @@ def torch_dim(axis: int, rank: int) -> int:
     return (2, 3, 1)[axis] if rank == 3 else axis + 1
 
 
+# The permutes between the PyTorch layout and the spec's channels-last order, batch axis
+# included. Flatten and reshape work in the spec's order: they go through NHWC.
+TO_CHANNELS_LAST = (0, 2, 3, 1)  # NCHW -> NHWC
+TO_CHANNELS_FIRST = (0, 3, 1, 2)  # NHWC -> NCHW
+
+
+def channels_last(rank: int) -> str:
+    """The forward-pass wrapping (`Step.before`) that puts a value of a spec shape of
+    `rank` into the spec's order: a permute for [H, W, C], nothing for [N].
+
+    >>> channels_last(3), channels_last(1)
+    ('{}.permute(0, 2, 3, 1)', '')
+    """
+    return "{}.permute" + literal(TO_CHANNELS_LAST) if rank == 3 else ""
+
+
+def channels_first(rank: int) -> tuple[int, ...] | None:
+    """The permute that brings a channels-last value of a spec shape of `rank` back to
+    the PyTorch layout (None: [N] is the same in both).
+
+    >>> channels_first(3), channels_first(1)
+    ((0, 3, 1, 2), None)
+    """
+    return TO_CHANNELS_FIRST if rank == 3 else None
+
+
 class PyTorchTarget(Target):
     name = "pytorch"
     template = "model.py.j2"
     reserved = frozenset({"torch", "nn", "build_model", "x", "self"}) | NN_MODULE_ATTRIBUTES
     module_names = frozenset(
         {"torch", "nn", "F", "AvgPool2dSame", "build_model", *_MERGES.values()}
+        | {"Reshape", "Crop2d"}
+        | {"BatchNormHalfAffine", "Rescaling", "Normalization", "FixedNormalization"}
+        | {"per_channel"}
+        | {"ConvTranspose2dSame"}
     )
     attr_reserved = NN_MODULE_ATTRIBUTES
     defaults: ClassVar[dict[str, dict[str, object]]] = {
@@ -190,11 +242,26 @@ class PyTorchTarget(Target):
             "bias": True,
             "padding_mode": "zeros",
         },
+        "nn.ConvTranspose2d": {
+            "stride": 1,
+            "padding": 0,
+            "output_padding": 0,
+            "dilation": 1,
+            "bias": True,
+        },
+        "ConvTranspose2dSame": {
+            "stride": 1,
+            "padding": 0,
+            "output_padding": 0,
+            "dilation": 1,
+            "bias": True,
+        },
         "nn.BatchNorm2d": {"affine": True, "track_running_stats": True},
         "nn.BatchNorm1d": {"affine": True, "track_running_stats": True},
         "nn.MaxPool2d": {"padding": 0, "dilation": 1, "ceil_mode": False},
         "nn.AvgPool2d": {"padding": 0, "ceil_mode": False},
         "nn.Linear": {"bias": True},
+        "Reshape": {"permute": None},
     }
 
     def lower(self) -> Lowered:
@@ -278,11 +345,7 @@ class PyTorchTarget(Target):
     def lower_conv2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, Conv2D) and node.padding is not None
-        symmetric = _symmetric(node.padding)
-        if symmetric is None:
-            pad = self.call("nn.ZeroPad2d", _torch_pad(node.padding))
-            self.add(node, pad, attr=self.helper_name(node, "pad"))
-            symmetric = (0, 0)
+        padding = self.conv_padding(node)
         self.add(
             node,
             self.call(
@@ -291,7 +354,7 @@ class PyTorchTarget(Target):
                 layer.filters,
                 kernel_size=layer.kernel_size,
                 stride=layer.stride,
-                padding=symmetric,
+                padding=padding,
                 dilation=layer.dilation,
                 groups=layer.groups,
                 bias=layer.use_bias,
@@ -347,16 +410,22 @@ class PyTorchTarget(Target):
         self.add(node, call)
 
     def lower_global_avg_pool2d(self, node: Node) -> None:
+        if self.keepdims(node):  # (N, C, 1, 1), as the pooling gives it
+            self.add(node, self.call("nn.AdaptiveAvgPool2d", 1))
+            return
         inner = Code("nn.AdaptiveAvgPool2d(1)"), Code("nn.Flatten()")
         self.add(node, self.call("nn.Sequential", *inner))
 
     def lower_global_max_pool2d(self, node: Node) -> None:
+        if self.keepdims(node):
+            self.add(node, self.call("nn.AdaptiveMaxPool2d", 1))
+            return
         inner = Code("nn.AdaptiveMaxPool2d(1)"), Code("nn.Flatten()")
         self.add(node, self.call("nn.Sequential", *inner))
 
     def lower_flatten(self, node: Node) -> None:
         # NCHW -> NHWC first: the flattened vector is in Keras' (H, W, C) order.
-        self.add(node, self.call("nn.Flatten"), before="{}.permute(0, 2, 3, 1)")
+        self.add(node, self.call("nn.Flatten"), before=channels_last(3))
 
     def lower_dense(self, node: Node) -> None:
         layer = node.layer
@@ -373,13 +442,21 @@ class PyTorchTarget(Target):
     def lower_batch_norm(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, BatchNorm)
+        # Keras: moving = m*moving + (1-m)*batch; PyTorch weighs the batch by its
+        # momentum. Rounded so that 1 - 0.99 prints as 0.01.
+        momentum = round(1.0 - layer.momentum, 12)
         if layer.center != layer.scale:
-            self.unsupported(
-                node,
-                f"center={layer.center} with scale={layer.scale}",
-                "PyTorch's affine batch norm has both a weight and a bias, or neither; "
-                "set center and scale to the same value",
+            # nn.BatchNorm2d/1d has a weight and a bias, or neither: the helper has one.
+            self.out.helpers.add("BatchNormHalfAffine")
+            call = self.call(
+                "BatchNormHalfAffine",
+                node.output[-1],
+                eps=layer.epsilon,
+                momentum=momentum,
+                center=layer.center,
+                scale=layer.scale,
             )
+            self.add(node, call)
             return
         module = "nn.BatchNorm2d" if len(node.output) == 3 else "nn.BatchNorm1d"
         self.add(
@@ -388,9 +465,7 @@ class PyTorchTarget(Target):
                 module,
                 node.output[-1],
                 eps=layer.epsilon,
-                # Keras: moving = m*moving + (1-m)*batch; PyTorch weighs the batch by its
-                # momentum. Rounded so that 1 - 0.99 prints as 0.01.
-                momentum=round(1.0 - layer.momentum, 12),
+                momentum=momentum,
                 affine=layer.center,
                 track_running_stats=True,
             ),
@@ -407,3 +482,174 @@ class PyTorchTarget(Target):
         layer = node.layer
         assert isinstance(layer, ZeroPadding2D)
         self.add(node, self.call("nn.ZeroPad2d", _torch_pad(layer.padding)))
+
+    def conv_padding(self, node: Node) -> tuple[int, int]:
+        """The padding argument of a convolution: its resolved padding when symmetric,
+        else (0, 0) behind a ZeroPad2d step in front."""
+        assert node.padding is not None
+        symmetric = _symmetric(node.padding)
+        if symmetric is not None:
+            return symmetric
+        pad = self.call("nn.ZeroPad2d", _torch_pad(node.padding))
+        self.add(node, pad, attr=self.helper_name(node, "pad"))
+        return (0, 0)
+
+    def lower_depthwise_conv2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, DepthwiseConv2D)
+        channels = node.input_shapes[0][2]
+        padding = self.conv_padding(node)
+        self.add(
+            node,
+            self.call(
+                "nn.Conv2d",
+                channels,
+                channels * layer.depth_multiplier,
+                kernel_size=layer.kernel_size,
+                stride=layer.stride,
+                padding=padding,
+                dilation=layer.dilation,
+                groups=channels,
+                bias=layer.use_bias,
+                padding_mode="zeros",
+            ),
+        )
+        self.activation(node, layer.activation)
+
+    def lower_separable_conv2d(self, node: Node) -> None:
+        """Two modules, as Keras' one layer computes: '<name>_depthwise' (the window, no
+        bias), then the 1x1 pointwise '<name>' with the bias, which gives the output."""
+        layer = node.layer
+        assert isinstance(layer, SeparableConv2D)
+        channels = node.input_shapes[0][2]
+        padding = self.conv_padding(node)
+        own = self.attr(node)
+        depthwise = self.helper_name(node, "depthwise")
+        if depthwise != f"{own}_depthwise":
+            # Weight transfer finds the depthwise kernel at '<name>_depthwise'.
+            self.unsupported(
+                node,
+                f"a depthwise step beside another layer named {own + '_depthwise'!r}",
+                "rename that layer: the PyTorch target names the depthwise step so",
+            )
+        if own in self.scope.renames:  # a block-local name that is no Python name
+            self.scope.renames[depthwise] = self.scope.renames[own] + "_depthwise"
+        mid = channels * layer.depth_multiplier
+        self.add(
+            node,
+            self.call(
+                "nn.Conv2d",
+                channels,
+                mid,
+                kernel_size=layer.kernel_size,
+                stride=layer.stride,
+                padding=padding,
+                dilation=layer.dilation,
+                groups=channels,
+                bias=False,
+                padding_mode="zeros",
+            ),
+            attr=depthwise,
+        )
+        self.add(
+            node,
+            self.call("nn.Conv2d", mid, layer.filters, kernel_size=1, bias=layer.use_bias),
+        )
+        self.activation(node, layer.activation)
+
+    def lower_rescaling(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Rescaling)
+        self.out.helpers.add("Rescaling")
+        self.add(node, self.call("Rescaling", scale=layer.scale, offset=layer.offset))
+
+    def lower_normalization(self, node: Node) -> None:
+        """Fixed values stay numbers in the code; adaptable state becomes the buffers
+        mean, variance and count of the `Normalization` helper (Keras' three weights)."""
+        layer = node.layer
+        assert isinstance(layer, Normalization)
+        if layer.adaptable:
+            self.out.helpers.add("Normalization")
+            call = self.call("Normalization", node.output[-1], eps=NORMALIZATION_EPSILON)
+        else:
+            self.out.helpers.add("FixedNormalization")
+            call = self.call(
+                "FixedNormalization",
+                mean=layer.mean,
+                variance=layer.variance,
+                eps=NORMALIZATION_EPSILON,
+            )
+        self.add(node, call)
+
+    def lower_conv2d_transpose(self, node: Node) -> None:
+        """nn.ConvTranspose2d keeps ``full[p : full - p + output_padding]`` of its full
+        output per axis; the spec's crop (``node.padding``) is (before, after). So ``p`` is
+        the crop before, and an end that keeps more rows is ``output_padding``; an end that
+        keeps fewer (Keras' 'same', odd crop) is cropped by the `ConvTranspose2dSame` helper.
+        """
+        layer = node.layer
+        assert isinstance(layer, Conv2DTranspose) and node.padding is not None
+        (top, bottom), (left, right) = node.padding
+        output_padding = (max(top - bottom, 0), max(left - right, 0))
+        end_crop = (max(bottom - top, 0), max(right - left, 0))
+        # PyTorch takes output_padding < max(stride, dilation). It is <= the spec's
+        # output_padding or stride - kernel extent (`conv_transpose_crop`), both < stride.
+        assert all(output_padding[a] < max(layer.stride[a], layer.dilation[a]) for a in (0, 1))
+        module = "nn.ConvTranspose2d"
+        extra: dict[str, object] = {}
+        if end_crop != (0, 0):
+            module = "ConvTranspose2dSame"
+            self.out.helpers.add(module)
+            extra = {"crop": end_crop}
+        self.add(
+            node,
+            self.call(
+                module,
+                node.input_shapes[0][2],
+                layer.filters,
+                kernel_size=layer.kernel_size,
+                stride=layer.stride,
+                padding=(top, left),
+                output_padding=output_padding,
+                dilation=layer.dilation,
+                bias=layer.use_bias,
+                **extra,
+            ),
+        )
+        self.activation(node, layer.activation)
+
+    @staticmethod
+    def keepdims(node: Node) -> bool:
+        layer = node.layer
+        assert isinstance(layer, GlobalAvgPool2D | GlobalMaxPool2D)
+        return layer.keepdims
+
+    def lower_upsample2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, UpSample2D)
+        if layer.interpolation == "bilinear":
+            # Half-pixel centres, as Keras (TensorFlow's resize) samples.
+            call = self.call(
+                "nn.Upsample", scale_factor=layer.size, mode="bilinear", align_corners=False
+            )
+        else:
+            # Row i repeats input row floor((i + 0.5) / s): exact for every integer factor.
+            # mode="nearest" computes floor(i * (1 / s)) in floating point and picks the
+            # wrong row for some factors (41, 47, 55, ...).
+            call = self.call("nn.Upsample", scale_factor=layer.size, mode="nearest-exact")
+        self.add(node, call)
+
+    def lower_reshape(self, node: Node) -> None:
+        """Reshape in the spec's channels-last order, as Keras does on NHWC: the input is
+        permuted to NHWC, reshaped (with the batch axis), and an [H, W, C] result is
+        permuted back to NCHW. The -1 of the spec is resolved."""
+        assert isinstance(node.layer, Reshape)
+        self.out.helpers.add("Reshape")
+        call = self.call("Reshape", node.output, permute=channels_first(len(node.output)))
+        self.add(node, call, before=channels_last(len(node.input_shapes[0])))
+
+    def lower_cropping2d(self, node: Node) -> None:
+        layer = node.layer
+        assert isinstance(layer, Cropping2D)
+        self.out.helpers.add("Crop2d")
+        self.add(node, self.call("Crop2d", cropping=layer.cropping))
