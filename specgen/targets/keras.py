@@ -244,20 +244,26 @@ class KerasTarget(Target):
                 field="dilation",
             )
             return
+        self._convolution(node, "layers.Conv2D", layer.filters, groups=layer.groups)
+
+    def _convolution(self, node: Node, keras_class: str, *args: object, **extra: object) -> None:
+        """A sliding-window convolution (conv2d, depthwise, separable): padding resolved
+        as the layer needs it, the activation fused where Keras' string form is exact."""
+        layer = node.layer
+        assert isinstance(layer, Conv2D | DepthwiseConv2D | SeparableConv2D)
         padding = self.conv_padding(node, layer.padding, layer.kernel_size, layer.stride)
-        fused = self.fused(node, layer.activation)
         self.add(
             node,
             self.call(
-                "layers.Conv2D",
-                layer.filters,
+                keras_class,
+                *args,
                 kernel_size=layer.kernel_size,
                 strides=layer.stride,
                 padding=padding,
                 dilation_rate=layer.dilation,
-                groups=layer.groups,
+                **extra,
                 use_bias=layer.use_bias,
-                activation=fused or "linear",
+                activation=self.fused(node, layer.activation) or "linear",
                 name=self.node_name(node),
             ),
         )
@@ -420,47 +426,19 @@ class KerasTarget(Target):
         assert isinstance(layer, DepthwiseConv2D) and node.padding is not None
         if self.depthwise_strides_refused(node, layer.stride):
             return
-        padding = self.conv_padding(node, layer.padding, layer.kernel_size, layer.stride)
-        fused = self.fused(node, layer.activation)
-        self.add(
-            node,
-            self.call(
-                "layers.DepthwiseConv2D",
-                kernel_size=layer.kernel_size,
-                strides=layer.stride,
-                padding=padding,
-                depth_multiplier=layer.depth_multiplier,
-                dilation_rate=layer.dilation,
-                use_bias=layer.use_bias,
-                activation=fused or "linear",
-                name=self.node_name(node),
-            ),
-        )
-        self.add_activation_after(node, layer.activation)
+        self._convolution(node, "layers.DepthwiseConv2D", depth_multiplier=layer.depth_multiplier)
 
     def lower_separable_conv2d(self, node: Node) -> None:
         layer = node.layer
         assert isinstance(layer, SeparableConv2D) and node.padding is not None
         if self.depthwise_strides_refused(node, layer.stride):
             return
-        padding = self.conv_padding(node, layer.padding, layer.kernel_size, layer.stride)
-        fused = self.fused(node, layer.activation)
-        self.add(
+        self._convolution(
             node,
-            self.call(
-                "layers.SeparableConv2D",
-                layer.filters,
-                kernel_size=layer.kernel_size,
-                strides=layer.stride,
-                padding=padding,
-                depth_multiplier=layer.depth_multiplier,
-                dilation_rate=layer.dilation,
-                use_bias=layer.use_bias,
-                activation=fused or "linear",
-                name=self.node_name(node),
-            ),
+            "layers.SeparableConv2D",
+            layer.filters,
+            depth_multiplier=layer.depth_multiplier,
         )
-        self.add_activation_after(node, layer.activation)
 
     def lower_rescaling(self, node: Node) -> None:
         layer = node.layer
