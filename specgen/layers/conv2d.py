@@ -76,6 +76,46 @@ def resolve_window(
     return (outs[0], outs[1]), (pads[0], pads[1]), (formulas[0], formulas[1])
 
 
+def convolve(
+    shape: Shape,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: Literal["valid", "same"] | Pads,
+    dilation: tuple[int, int],
+    channels_out: int,
+    activation: str,
+    issues: list[ShapeIssue],
+) -> tuple[Shape, Pads, tuple[str, str], Window]:
+    """Output shape, resolved padding, formulas and receptive-field window of a sliding
+    convolution (conv2d, depthwise, separable).
+
+    Raises every finding of the layer at once: `issues` found so far, the window not
+    fitting (SG201), softmax on its rank-3 output (SG206).
+    """
+    try:
+        (h, w), pads, formulas = resolve_window(
+            shape, kernel, stride, padding, dilation, what="kernel"
+        )
+    except ShapeIssue as issue:
+        raise_all([*issues, issue])
+        raise
+    output = (h, w, channels_out)
+    try:
+        check_softmax(activation, output)
+    except ShapeIssue as issue:
+        issues.append(issue)
+    raise_all(issues)
+    window = Window(
+        kernel=(
+            effective_kernel_size(kernel[0], dilation[0]),
+            effective_kernel_size(kernel[1], dilation[1]),
+        ),
+        stride=stride,
+        pad_before=(pads[0][0], pads[1][0]),
+    )
+    return output, pads, formulas, window
+
+
 class Conv2D(LayerBase):
     """2-D convolution over an [H, W, C] input."""
 
@@ -105,32 +145,23 @@ class Conv2D(LayerBase):
                     field="groups",
                 )
             )
-        try:
-            (h, w), pads, formulas = resolve_window(
-                shape, self.kernel_size, self.stride, self.padding, self.dilation, what="kernel"
-            )
-        except ShapeIssue as issue:
-            raise_all([*issues, issue])
-            raise
-        output = (h, w, self.filters)
-        try:
-            check_softmax(self.activation, output)
-        except ShapeIssue as issue:
-            issues.append(issue)
-        raise_all(issues)
         kernel = self.kernel_size
+        output, pads, formulas, window = convolve(
+            shape,
+            kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.filters,
+            self.activation,
+            issues,
+        )
+        h, w, _ = output
         return Inferred(
             output=output,
             padding=pads,
             params=conv_params(kernel, channels, self.filters, self.groups, self.use_bias),
             macs=h * w * self.filters * kernel[0] * kernel[1] * (channels // self.groups),
-            window=Window(
-                kernel=(
-                    effective_kernel_size(kernel[0], self.dilation[0]),
-                    effective_kernel_size(kernel[1], self.dilation[1]),
-                ),
-                stride=self.stride,
-                pad_before=(pads[0][0], pads[1][0]),
-            ),
+            window=window,
             formulas=formulas,
         )

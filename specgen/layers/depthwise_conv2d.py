@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from specgen.formulas import depthwise_conv_params, effective_kernel_size
+from specgen.formulas import depthwise_conv_params
 from specgen.layers.base import (
     ActivationName,
     Inferred,
@@ -22,12 +22,9 @@ from specgen.layers.base import (
     PositiveInt,
     Shape,
     ShapeIssue,
-    Window,
-    check_softmax,
-    raise_all,
     require_rank,
 )
-from specgen.layers.conv2d import resolve_window
+from specgen.layers.conv2d import convolve
 
 if TYPE_CHECKING:
     from specgen.layers.separable_conv2d import SeparableConv2D
@@ -57,32 +54,23 @@ def depthwise_step(
             )
         )
     kernel = layer.kernel_size
-    try:
-        (h, w), pads, formulas = resolve_window(
-            shape, kernel, layer.stride, layer.padding, layer.dilation, what="kernel"
-        )
-    except ShapeIssue as issue:
-        raise_all([*issues, issue])
-        raise
     channels = shape[2]
-    output = (h, w, channels * layer.depth_multiplier if filters is None else filters)
-    try:
-        check_softmax(layer.activation, output)
-    except ShapeIssue as issue:
-        issues.append(issue)
-    raise_all(issues)
+    output, pads, formulas, window = convolve(
+        shape,
+        kernel,
+        layer.stride,
+        layer.padding,
+        layer.dilation,
+        channels * layer.depth_multiplier if filters is None else filters,
+        layer.activation,
+        issues,
+    )
+    h, w, _ = output
     return channels, Inferred(
         output=output,
         padding=pads,
         macs=h * w * channels * layer.depth_multiplier * kernel[0] * kernel[1],
-        window=Window(
-            kernel=(
-                effective_kernel_size(kernel[0], layer.dilation[0]),
-                effective_kernel_size(kernel[1], layer.dilation[1]),
-            ),
-            stride=layer.stride,
-            pad_before=(pads[0][0], pads[1][0]),
-        ),
+        window=window,
         formulas=formulas,
     )
 
