@@ -62,6 +62,24 @@ def _usage_exit(messages: list[str]) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _valid_file(path: Path, *, show_warnings: bool) -> FileResult:
+    """The checked file, for the commands that need a valid spec (summary, emit, expand):
+    a path that cannot be checked exits 2; a spec with errors is reported and exits 1."""
+    try:
+        result = check_file(path)
+    except UsageProblem as problem:
+        _usage_exit([str(problem)])
+    if result.graph is None or result.document is None:
+        VALIDATE_REPORTERS["text"](
+            [FileOutcome(result.path, result.report.diagnostics, True)], sys.stdout, sys.stderr
+        )
+        raise typer.Exit(1)
+    if show_warnings:
+        for warning in result.report.warnings:
+            print(format_diagnostic(warning), file=sys.stderr)
+    return result
+
+
 @app.command()
 def validate(
     paths: Annotated[
@@ -106,17 +124,8 @@ def summary(
     ] = TEXT_SUMMARY,
 ) -> None:
     """Per-layer table: output shape, params, MACs, receptive field, resolved padding."""
-    try:
-        result = check_file(path)
-    except UsageProblem as problem:
-        _usage_exit([str(problem)])
-    if result.graph is None:
-        VALIDATE_REPORTERS["text"](
-            [FileOutcome(result.path, result.report.diagnostics, True)], sys.stdout, sys.stderr
-        )
-        raise typer.Exit(1)
-    for warning in result.report.warnings:
-        print(format_diagnostic(warning), file=sys.stderr)
+    result = _valid_file(path, show_warnings=True)
+    assert result.graph is not None
     print(SUMMARY_RENDERERS[output_format.value](result.graph, result.path))
 
 
@@ -136,15 +145,7 @@ def emit(
 
     if check and out is None:
         _usage_exit(["--check needs -o/--out: the file to compare with"])
-    try:
-        result = check_file(path)
-    except UsageProblem as problem:
-        _usage_exit([str(problem)])
-    if result.graph is None or result.document is None:
-        VALIDATE_REPORTERS["text"](
-            [FileOutcome(result.path, result.report.diagnostics, True)], sys.stdout, sys.stderr
-        )
-        raise typer.Exit(1)
+    result = _valid_file(path, show_warnings=False)
     outcome = emit_file(result, target.value, out, check=check)
     for finding in locate(outcome.findings, result):
         print(format_diagnostic(finding), file=sys.stderr)
@@ -177,17 +178,8 @@ def expand(
     """
     from specgen.expand import flat_json, flat_yaml
 
-    try:
-        result = check_file(path)
-    except UsageProblem as problem:
-        _usage_exit([str(problem)])
-    if result.graph is None or result.document is None:
-        VALIDATE_REPORTERS["text"](
-            [FileOutcome(result.path, result.report.diagnostics, True)], sys.stdout, sys.stderr
-        )
-        raise typer.Exit(1)
-    for warning in result.report.warnings:
-        print(format_diagnostic(warning), file=sys.stderr)
+    result = _valid_file(path, show_warnings=True)
+    assert result.document is not None
     syntax = (
         output_format.value
         if output_format
