@@ -189,6 +189,17 @@ def _suggest(word: str, choices: list[str]) -> str | None:
     return found[0] if found else None
 
 
+def _hint(word: str, choices: list[str], otherwise: str, *, prefix: str = "") -> str:
+    """``did you mean 'x'?`` for a close choice, else `otherwise`."""
+    fix = _suggest(word, choices)
+    return f"did you mean {prefix + fix!r}?" if fix else otherwise
+
+
+def _listing(label: str, choices: list[str], empty: str) -> str:
+    """``label: a, b, c``, or `empty` when there is nothing to list."""
+    return f"{label}: " + ", ".join(choices) if choices else empty
+
+
 def _is_use(item: object) -> bool:
     return isinstance(item, dict) and "block" in item
 
@@ -273,12 +284,11 @@ class _Expander:
                 continue
             for key in definition:
                 if key not in BLOCK_KEYS:
-                    fix = _suggest(key, list(BLOCK_KEYS))
                     self.report(
                         "SG102",
                         f"block {name!r}: unknown key {key!r}",
                         (*path, key),
-                        hint=f"did you mean {fix!r}?" if fix else "allowed keys: params, layers",
+                        hint=_hint(key, list(BLOCK_KEYS), "allowed keys: params, layers"),
                         key=True,
                     )
                     block.broken = True
@@ -455,14 +465,16 @@ class _Expander:
                     record[flat] = binding.source
                 return binding.value, True
             known = sorted(bindings)
-            fix = _suggest(name, known)
             self.report(
                 "SG112",
                 f"unknown parameter {value!r} in block {scope.block!r}",
                 path,
-                hint=f"did you mean '${fix}'?"
-                if fix
-                else ("parameters: " + ", ".join(known) if known else "the block has no params"),
+                hint=_hint(
+                    name,
+                    known,
+                    _listing("parameters", known, "the block has no params"),
+                    prefix="$",
+                ),
                 uses=scope.uses,
             )
             return value, False
@@ -597,14 +609,11 @@ class _Expander:
         label = self.use_label(use)
         for key in use:
             if key not in USE_KEYS:
-                fix = _suggest(key, list(USE_KEYS))
                 self.report(
                     "SG102",
                     f"{label}: unknown key {key!r}",
                     (*path, key),
-                    hint=f"did you mean {fix!r}?"
-                    if fix
-                    else "allowed keys: " + ", ".join(USE_KEYS),
+                    hint=_hint(key, list(USE_KEYS), _listing("allowed keys", list(USE_KEYS), "")),
                     key=True,
                     uses=scope.uses,
                 )
@@ -683,11 +692,10 @@ class _Expander:
             locals_[use["name"]] = source
 
     def use_label(self, use: dict[str, Any]) -> str:
+        """``block use 'stage1' (basic)``: how messages name a use."""
         name, block = use.get("name"), use.get("block")
-        shown = repr(block) if isinstance(block, str) else "block"
-        if isinstance(name, str):
-            return f"block use {name!r} ({shown[1:-1] if isinstance(block, str) else shown})"
-        return f"block use ({shown[1:-1] if isinstance(block, str) else shown})"
+        shown = repr(block)[1:-1] if isinstance(block, str) else "block"
+        return f"block use {name!r} ({shown})" if isinstance(name, str) else f"block use ({shown})"
 
     def block_of(
         self, use: dict[str, Any], path: JsonPath, label: str, scope: _Scope
@@ -704,14 +712,11 @@ class _Expander:
         block = self.blocks.get(name)
         if block is None:
             known = sorted(self.blocks)
-            fix = _suggest(name, known)
             self.report(
                 "SG111",
                 f"{label}: no block named {name!r}",
                 (*path, "block"),
-                hint=f"did you mean {fix!r}?"
-                if fix
-                else ("blocks: " + ", ".join(known) if known else "define it under 'blocks:'"),
+                hint=_hint(name, known, _listing("blocks", known, "define it under 'blocks:'")),
                 uses=scope.uses,
             )
             return None
@@ -735,14 +740,11 @@ class _Expander:
         params = list(block.params)
         for key in given:
             if key not in block.params:
-                fix = _suggest(key, params)
                 self.report(
                     "SG112",
                     f"{label}: block {block.name!r} has no parameter {key!r}",
                     (*path, "with", key),
-                    hint=f"did you mean {fix!r}?"
-                    if fix
-                    else ("parameters: " + ", ".join(params) if params else "it takes none"),
+                    hint=_hint(key, params, _listing("parameters", params, "it takes none")),
                     key=True,
                     uses=scope.uses,
                 )
@@ -804,14 +806,15 @@ class _Expander:
             return locals_[name]
         if not scope.uses:  # top level: the graph pass reports unknown names with the rest
             return self.aliases.get(name, name)
-        fix = _suggest(name, [INPUT, *locals_])
         self.report(
             "SG108",
             f"{label}: input {name!r} is not a layer of block {scope.block!r} before it",
             path,
-            hint=f"did you mean {fix!r}?"
-            if fix
-            else "inside a block, name 'input' or an earlier layer of the same block",
+            hint=_hint(
+                name,
+                [INPUT, *locals_],
+                "inside a block, name 'input' or an earlier layer of the same block",
+            ),
             uses=scope.uses,
         )
         return None
