@@ -25,25 +25,35 @@ def axis_label(axis: int, rank: int) -> str:
     return f"{axis} ({names[axis]})" if names else str(axis)
 
 
+def equal_rank(kind: str, inputs: list[Shape], hint: str) -> int:
+    """The inputs' common rank; SG207 (with every input shown) when they differ."""
+    ranks = sorted({len(shape) for shape in inputs})
+    if len(ranks) > 1:
+        raise ShapeIssue(
+            "SG207",
+            f"{kind} needs inputs of equal rank, got ranks {ranks}",
+            hint=hint,
+            show_inputs=True,
+        )
+    return ranks[0]
+
+
 class _ElementWise(LayerBase):
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = None
 
     def infer(self, inputs: list[Shape]) -> Inferred:
-        ranks = sorted({len(shape) for shape in inputs})
-        if len(ranks) > 1:
-            raise ShapeIssue(
-                "SG207",
-                f"{self.kind} needs inputs of equal rank, got ranks {ranks}",
-                hint="flatten or pool the [H, W, C] input first, or merge only like with like",
-                show_inputs=True,
-            )
+        rank = equal_rank(
+            self.kind,
+            inputs,
+            hint="flatten or pool the [H, W, C] input first, or merge only like with like",
+        )
         output, axis = broadcast_shapes(inputs)
         if output is None:
             sizes = sorted({shape[axis] for shape in inputs if shape[axis] != 1})
             raise ShapeIssue(
                 "SG207",
-                f"{self.kind} cannot broadcast axis {axis_label(axis, ranks[0])}: sizes "
+                f"{self.kind} cannot broadcast axis {axis_label(axis, rank)}: sizes "
                 f"{sizes} (each axis must be equal or 1)",
                 hint="make the shapes agree, e.g. with a 1x1 conv2d for channels or pooling "
                 "for H and W",
@@ -105,15 +115,7 @@ class Concatenate(LayerBase):
     )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
-        ranks = sorted({len(shape) for shape in inputs})
-        if len(ranks) > 1:
-            raise ShapeIssue(
-                "SG207",
-                f"concatenate needs inputs of equal rank, got ranks {ranks}",
-                hint="flatten or pool the [H, W, C] input first",
-                show_inputs=True,
-            )
-        rank = ranks[0]
+        rank = equal_rank(self.kind, inputs, hint="flatten or pool the [H, W, C] input first")
         if not -rank <= self.axis < rank:
             raise ShapeIssue(
                 "SG208",
