@@ -152,7 +152,6 @@ class Expansion:
     origins: list[Origin] = field(default_factory=list)  # one per flat layer
     diagnostics: list[Diagnostic] = field(default_factory=list)
     holes: set[int] = field(default_factory=set)  # flat indices of `Hole`s
-    params: dict[str, tuple[str, ...]] = field(default_factory=dict)  # block -> param names
 
     def source_path(self, path: JsonPath) -> JsonPath:
         if isinstance(self.document, ExpandedDocument):
@@ -519,7 +518,7 @@ class _Expander:
     # -- expansion
 
     def run(self) -> None:
-        top = _Scope(block="", prefix="", uses=(), bindings={}, input_name=INPUT, path=())
+        top = _Scope(block="", prefix="", uses=(), bindings={}, input_name=INPUT)
         items = self.data.get("layers")
         if not isinstance(items, list):
             return
@@ -678,7 +677,6 @@ class _Expander:
                 uses=(*scope.uses, instance),
                 bindings=bindings,
                 input_name=source,
-                path=block.path,
                 input_source=input_source,
             )
             input_source = None  # the next instance reads this one
@@ -1015,7 +1013,6 @@ class _Scope:
     uses: tuple[BlockUse, ...]
     bindings: dict[str, _Binding]
     input_name: str  # the flat name that `input` means here
-    path: JsonPath
     input_source: JsonPath | None = None  # where the use names its input, if it does
 
     def qualify(self, local: str) -> str:
@@ -1056,13 +1053,11 @@ def expand(document: Document, file: str = "") -> Expansion:
         expander.origins,
         expander.diagnostics,
         expander.holes,
-        {name: tuple(block.params) for name, block in expander.blocks.items()},
     )
 
 
 # --- writing the flat spec (``specgen expand``) ---------------------------------------------
 
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Plain words that YAML 1.2's core schema would read as something other than a string.
 _YAML_WORDS = {"null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"}
 
@@ -1075,7 +1070,7 @@ def _yaml_scalar(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     text = str(value)
-    if _PLAIN.match(text) and text not in _YAML_WORDS:
+    if _IDENT.match(text) and text not in _YAML_WORDS:
         return text
     return json.dumps(text)  # a JSON string is a YAML 1.2 double-quoted scalar
 

@@ -73,14 +73,8 @@ LAYER_TYPES: dict[str, type[LayerBase]] = {
     for model in REGISTRY
 }
 
-# Layer types that combine several inputs (the targets lay them out as merges).
-MERGE_TYPES = frozenset(
-    {"add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"}
-)
-
 __all__ = [
     "LAYER_TYPES",
-    "MERGE_TYPES",
     "REGISTRY",
     "Activation",
     "Add",
