@@ -401,6 +401,7 @@ class _Lowering:
     input_var: str = "x"
     output_vars: list[str] = field(default_factory=list)
     module_path: str = ""  # dotted path of this instance's module (PyTorch)
+    started: set[str] = field(default_factory=set)  # spec layers that have a step already
 
 
 @dataclass(slots=True)
@@ -711,7 +712,8 @@ class Target:
         state = self.scope
         attr = attr or self.attr(node)
         target = state.vars[node.name]
-        started = any(s.spec_layer == node.name for s in state.steps)
+        started = node.name in state.started
+        state.started.add(node.name)
         inputs = (target,) if started else tuple(state.vars[r] for r in node.inputs)
         step = Step(
             attr=attr,
