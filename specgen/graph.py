@@ -19,10 +19,11 @@ next what it could establish:
 
 from __future__ import annotations
 
-import difflib
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -33,6 +34,7 @@ from specgen.layers import Inferred, LayerBase, Pads, Shape, ShapeIssue, Window
 from specgen.layers.base import ShapeIssues, ShapeSpec
 from specgen.load import Document
 from specgen.spec import ParsedSpec
+from specgen.suggest import Suggester
 
 INPUT = "input"
 
@@ -47,11 +49,15 @@ class NodeKind(enum.StrEnum):
 class ReceptiveField:
     """Per axis (h, w): window size in input pixels, jump (input pixels between
     neighbouring outputs) and the centre of the first output's window (0 = centre of
-    the first input pixel; negative reaches into padding)."""
+    the first input pixel; negative reaches into padding).
+
+    Exact arithmetic: sizes and jumps are Python ints and starts are half-integer
+    `Fraction`s, so no stack of layers can overflow a float (35 strides of 2**31 - 1
+    make a jump of about 2**1085) or round a position."""
 
     size: tuple[int, int]
     jump: tuple[int, int]
-    start: tuple[float, float]
+    start: tuple[Fraction, Fraction]
 
     def through(self, window: Window) -> ReceptiveField:
         size, jump, start = [], [], []
@@ -59,7 +65,7 @@ class ReceptiveField:
             k, s, p = window.kernel[a], window.stride[a], window.pad_before[a]
             size.append(self.size[a] + (k - 1) * self.jump[a])
             jump.append(self.jump[a] * s)
-            start.append(self.start[a] + ((k - 1) / 2 - p) * self.jump[a])
+            start.append(self.start[a] + (Fraction(k - 1, 2) - p) * self.jump[a])
         return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]))
 
     @staticmethod
@@ -70,25 +76,26 @@ class ReceptiveField:
         then each output pixel sees the union of its inputs' windows, which are
         intervals centred on each input's start. Otherwise None (shown as ``-``).
 
-        >>> a = ReceptiveField((3, 3), (1, 1), (1.0, 1.0))
-        >>> b = ReceptiveField((5, 5), (1, 1), (2.0, 2.0))
-        >>> ReceptiveField.union([a, b])
-        ReceptiveField(size=(5, 5), jump=(1, 1), start=(2.0, 2.0))
-        >>> ReceptiveField.union([a, ReceptiveField((2, 2), (2, 2), (0.5, 0.5))]) is None
+        >>> one, two, half = Fraction(1), Fraction(2), Fraction(1, 2)
+        >>> a = ReceptiveField((3, 3), (1, 1), (one, one))
+        >>> b = ReceptiveField((5, 5), (1, 1), (two, two))
+        >>> ReceptiveField.union([a, b]) == b
+        True
+        >>> ReceptiveField.union([a, ReceptiveField((2, 2), (2, 2), (half, half))]) is None
         True
         """
         if any(f.jump != fields[0].jump for f in fields):
             return None
         size, start = [], []
         for a in (0, 1):
-            low = min(f.start[a] - (f.size[a] - 1) / 2 for f in fields)
-            high = max(f.start[a] + (f.size[a] - 1) / 2 for f in fields)
-            size.append(round(high - low) + 1)
+            low = min(f.start[a] - Fraction(f.size[a] - 1, 2) for f in fields)
+            high = max(f.start[a] + Fraction(f.size[a] - 1, 2) for f in fields)
+            size.append(int(high - low) + 1)
             start.append((low + high) / 2)
         return ReceptiveField((size[0], size[1]), fields[0].jump, (start[0], start[1]))
 
 
-INPUT_FIELD = ReceptiveField((1, 1), (1, 1), (0.0, 0.0))
+INPUT_FIELD = ReceptiveField((1, 1), (1, 1), (Fraction(0), Fraction(0)))
 
 
 @dataclass(slots=True)
@@ -182,6 +189,15 @@ class _Pass:
         self.diagnostics: list[Diagnostic] = []
         self.names: list[str] = []
         self.kinds: list[str] = []
+        self.suggester = Suggester()
+
+    def did_you_mean(
+        self, ref: str, choices: Callable[[], list[str]], fallback: str | None = None
+    ) -> str:
+        close = self.suggester.closest(ref, choices)
+        if close:
+            return f"did you mean {close!r}?"
+        return fallback or "use 'input' or the name of an earlier layer"
 
     def report(
         self,
@@ -274,7 +290,7 @@ def wiring_pass(state: _Pass, first: dict[str, int]) -> list[list[str] | None]:
                 hint = "a layer can only take inputs from layers before it"
             else:
                 problem = f"input {ref!r} is not a layer name"
-                hint = _did_you_mean(ref, [INPUT, *names[:index]])
+                hint = state.did_you_mean(ref, partial(_earlier, names, index))
             state.report(index, ("inputs", k), "SG108", problem, hint=hint)
         if ok and not layer.min_inputs <= len(refs) <= (layer.max_inputs or len(refs)):
             state.report(
@@ -285,11 +301,9 @@ def wiring_pass(state: _Pass, first: dict[str, int]) -> list[list[str] | None]:
     return wired
 
 
-def _did_you_mean(ref: str, names: list[str], fallback: str | None = None) -> str:
-    close = difflib.get_close_matches(ref, names, n=1)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return fallback or "use 'input' or the name of an earlier layer"
+def _earlier(names: list[str], index: int) -> list[str]:
+    """What layer `index` may take as input: the model input and the layers before it."""
+    return [INPUT, *names[:index]]
 
 
 def _arity_problem(layer: LayerBase, got: int) -> str:
@@ -411,7 +425,9 @@ def output_pass(state: _Pass, first: dict[str, int]) -> list[str] | None:
             code, problem, hint = "SG107", f"outputs: {ref!r} is listed twice", "list it once"
         elif ref not in first:
             code, problem = "SG108", f"outputs: {ref!r} is not a layer name"
-            hint = _did_you_mean(ref, names, "list the names of layers (or block instances)")
+            hint = state.did_you_mean(
+                ref, lambda: names, "list the names of layers (or block instances)"
+            )
         seen.add(ref)
         if problem is not None:
             ok = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any, TextIO
 
 from specgen.diagnostics import Diagnostic, Severity, format_json_path
@@ -92,7 +93,7 @@ def report_json(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
         "errors": errors,
         "warnings": warnings,
     }
-    print(json.dumps(payload, indent=2), file=out)
+    print(json.dumps(payload, indent=2, allow_nan=False), file=out)
 
 
 def _gh_escape(text: str, *, prop: bool = False) -> str:
@@ -132,8 +133,22 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _pair(values: tuple[Any, Any]) -> str:
-    a, b = (f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    a, b = (_exact(v) for v in values)
     return a if a == b else f"{a}x{b}"
+
+
+def _exact(value: int | Fraction) -> str:
+    """An int or a half-integer, written out in full: `3`, `-1.5`, never `1e+20`."""
+    if isinstance(value, int) or value.denominator == 1:
+        return str(int(value))
+    whole = abs(value.numerator) // 2
+    return f"{'-' if value < 0 else ''}{whole}.5"
+
+
+def _json_number(value: Fraction) -> float | int:
+    """A receptive-field start for JSON: a float (as ever) while one holds it exactly,
+    else the integer part, so that `summary --format json` never writes `Infinity`."""
+    return float(value) if abs(value) < 2**52 else int(value)
 
 
 def _padding(node: Node) -> str:
@@ -160,7 +175,11 @@ def node_json(node: Node) -> dict[str, Any]:
         "padding": [list(p) for p in node.padding] if node.padding else None,
         "receptive_field": None
         if rf is None
-        else {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start)},
+        else {
+            "size": list(rf.size),
+            "jump": list(rf.jump),
+            "start": [_json_number(s) for s in rf.start],
+        },
     }
 
 
@@ -177,7 +196,7 @@ def summary_json(graph: Graph, path: str) -> str:
         "non_trainable_params": graph.non_trainable,
         "total_macs": graph.macs,
     }
-    return json.dumps(payload, indent=2)
+    return json.dumps(payload, indent=2, allow_nan=False)
 
 
 SUMMARY_COLUMNS = (
