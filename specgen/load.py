@@ -324,7 +324,12 @@ _STANDARD_TAGS = {
 
 
 class _ComposeLoader(yaml.SafeLoader):
-    """Composes nodes only, and refuses anchors and aliases (no 'billion laughs')."""
+    """Composes nodes only, and refuses anchors and aliases (no 'billion laughs').
+
+    No implicit resolvers: PyYAML's are YAML 1.1's (``=`` is a 'value' tag, ``yes`` a
+    bool); plain scalars are resolved afterwards by the YAML 1.2 core rules above."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()  # type: ignore[no-untyped-call]
