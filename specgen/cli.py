@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
 from specgen import __version__
-from specgen.check import FileResult, UsageProblem, check_file, check_target, locate
+from specgen.check import (
+    FileResult,
+    UsageProblem,
+    check_file,
+    check_target,
+    display_path,
+    locate,
+)
 from specgen.report import SUMMARY_RENDERERS, VALIDATE_REPORTERS, FileOutcome, format_diagnostic
 
 # The target names, spelled out here so that `validate` need not import the targets.
@@ -38,6 +47,16 @@ app = typer.Typer(
 )
 
 
+# The spec being worked on, for the internal-error line (a bug report needs the file).
+_current_spec: list[str] = []
+DEBUG_FLAG = "--debug"
+
+
+def _check(path: Path) -> FileResult:
+    _current_spec[:] = [display_path(path)]
+    return check_file(path)
+
+
 def _print_version(value: bool) -> None:
     if value:
         print(f"specgen {__version__}")
@@ -50,6 +69,14 @@ def _main(
         bool,
         typer.Option(
             "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            DEBUG_FLAG,
+            help="On an internal error, print the traceback (also accepted after the "
+            "command, or as SPECGEN_DEBUG=1).",
         ),
     ] = False,
 ) -> None:
@@ -66,7 +93,7 @@ def _valid_file(path: Path, *, show_warnings: bool) -> FileResult:
     """The checked file, for the commands that need a valid spec (summary, emit, expand):
     a path that cannot be checked exits 2; a spec with errors is reported and exits 1."""
     try:
-        result = check_file(path)
+        result = _check(path)
     except UsageProblem as problem:
         _usage_exit([str(problem)])
     if result.graph is None or result.document is None:
@@ -99,7 +126,7 @@ def validate(
     usage: list[str] = []
     for path in paths:
         try:
-            result = check_file(path)
+            result = _check(path)
         except UsageProblem as problem:
             usage.append(str(problem))
             continue
@@ -197,20 +224,40 @@ def schema() -> None:
     print(json.dumps(json_schema(), indent=2))
 
 
+def _take_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """`--debug` anywhere before a `--` (so `specgen validate --debug net.yaml` works)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [a for a in argv[:end] if a != DEBUG_FLAG] + argv[end:]
+    return kept, len(kept) != len(argv) or os.environ.get("SPECGEN_DEBUG", "") not in ("", "0")
+
+
+def internal_error_line(error: BaseException, spec: str | None) -> str:
+    """The one line of an internal error: what broke, on which file, which version, and
+    where to report it. `repr` keeps a hostile message or path on one line."""
+    detail = str(error).splitlines()[0][:200] if str(error) else ""
+    what = f"{type(error).__name__}: {detail!r}" if detail else type(error).__name__
+    on = f" while processing {spec}" if spec else ""
+    return (
+        f"specgen: internal error ({what}){on}; this is a bug in specgen {__version__}: "
+        "please report it with the spec file (--debug shows the traceback)"
+    )
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: exit codes 0/1/2 from the commands, 3 for a bug in specgen."""
+    args, debug = _take_debug_flag(list(sys.argv[1:] if argv is None else argv))
+    _current_spec.clear()
     try:
-        app(args=argv, prog_name="specgen")
+        app(args=args, prog_name="specgen")
     except SystemExit:
         raise
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`): not an error of ours
         sys.exit(1)
     except Exception as error:
-        print(
-            f"specgen: internal error ({type(error).__name__}); this is a bug in specgen "
-            f"{__version__}, please report it with the spec file that caused it",
-            file=sys.stderr,
-        )
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        spec = _current_spec[0] if _current_spec else None
+        print(internal_error_line(error, spec), file=sys.stderr)
         sys.exit(3)
     sys.exit(0)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import specgen.check
 import specgen.cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -539,6 +540,88 @@ def test_internal_error_exits_3_with_one_line(
         assert "RuntimeError" in lines[0]
         assert "report" in lines[0]
         assert "Traceback" not in result.err
+
+
+def test_internal_error_line_names_the_spec_and_the_version(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object) -> Any:
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(specgen.check, "build_graph", broken)
+    result = run_main(["validate", str(CIFAR)], capsys)
+    assert result.code == 3
+    [line] = result.err.splitlines()
+    assert f"while processing {CIFAR}" in line
+    assert f"specgen {specgen.__version__}" in line
+    assert "ZeroDivisionError: 'simulated bug'" in line
+    assert "--debug" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--debug", "validate", str(CIFAR)], {}),
+        (["validate", "--debug", str(CIFAR)], {}),
+        (["summary", str(CIFAR), "--debug"], {}),
+        (["validate", str(CIFAR)], {"SPECGEN_DEBUG": "1"}),
+    ],
+)
+def test_debug_shows_the_traceback_then_the_same_line(
+    args: list[str],
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def broken(*args: object) -> Any:
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(specgen.check, "build_graph", broken)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = run_main(args, capsys)
+    assert result.code == 3
+    lines = result.err.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert any("in broken" in line for line in lines)
+    assert lines[-1].startswith("specgen: internal error (ZeroDivisionError")
+    assert result.out == ""
+
+
+def test_forced_internal_error_in_a_real_process(tmp_path: Path) -> None:
+    """The console path end to end: a bug planted in the shape pass, one line without
+    --debug, the traceback with it."""
+    script = (
+        "import sys, specgen.check\n"
+        "def broken(*a, **k):\n"
+        "    raise KeyError('planted')\n"
+        "specgen.check.build_graph = broken\n"
+        "from specgen.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    for extra in ([], ["--debug"]):
+        done = subprocess.run(
+            [sys.executable, "-c", script, "validate", *extra, str(CIFAR)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 3
+        assert done.stdout == ""
+        lines = done.stderr.splitlines()
+        assert lines[-1].startswith("specgen: internal error (KeyError")
+        assert str(CIFAR) in lines[-1]
+        assert ("Traceback (most recent call last):" in lines) == bool(extra)
+        if not extra:
+            assert len(lines) == 1
+
+
+def test_a_file_named_like_the_flag_after_double_dash_is_a_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = run_main(["validate", "--", "--debug"], capsys)
+    assert result.code == 2
+    assert "--debug: not a spec file" in result.err
 
 
 def test_in_process_main_matches_exit_codes(
