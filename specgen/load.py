@@ -329,7 +329,9 @@ class _ComposeLoader(yaml.SafeLoader):
     No implicit resolvers: PyYAML's are YAML 1.1's (``=`` is a 'value' tag, ``yes`` a
     bool); plain scalars are resolved afterwards by the YAML 1.2 core rules above."""
 
-    yaml_implicit_resolvers: dict[Any, Any] = {}
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.yaml_implicit_resolvers = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()  # type: ignore[no-untyped-call]
