@@ -13,6 +13,7 @@ from pathlib import Path
 from specgen.diagnostics import Diagnostic, Report
 from specgen.expand import Expansion, expand
 from specgen.graph import Graph, build_graph
+from specgen.limits import DEFAULT_LIMITS, Limits
 from specgen.load import SUFFIXES, Document, load_document
 from specgen.spec import Spec, parse_spec
 
@@ -37,7 +38,7 @@ def display_path(path: Path) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-def check_file(path: Path) -> FileResult:
+def check_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> FileResult:
     shown = display_path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise UsageProblem(f"{shown}: not a spec file (expected .json, .yaml or .yml)")
@@ -52,7 +53,7 @@ def check_file(path: Path) -> FileResult:
         assert problem is not None
         result.report.add(problem)
     else:
-        expansion = expand(document, shown)
+        expansion = expand(document, shown, limits)
         result.report.extend(expansion.diagnostics)
         result.expansion = expansion
         flat = expansion.document
@@ -61,7 +62,7 @@ def check_file(path: Path) -> FileResult:
             parsed = parse_spec(flat, expansion.holes)
             found = parsed.diagnostics
             if parsed.layers:
-                graph, more = build_graph(parsed, flat, expansion.origins)
+                graph, more = build_graph(parsed, flat, expansion.origins, limits)
                 found = [*found, *more]
                 if parsed.spec is not None:
                     result.spec, result.graph = parsed.spec, graph

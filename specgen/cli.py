@@ -25,6 +25,7 @@ from specgen.check import (
     display_path,
     locate,
 )
+from specgen.limits import DEFAULT_LIMITS, Limits
 from specgen.report import SUMMARY_RENDERERS, VALIDATE_REPORTERS, FileOutcome, format_diagnostic
 
 # The target names, spelled out here so that `validate` need not import the targets.
@@ -52,9 +53,30 @@ _current_spec: list[str] = []
 DEBUG_FLAG = "--debug"
 
 
-def _check(path: Path) -> FileResult:
+LimitOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limit",
+        metavar="NAME=VALUE",
+        help="Raise or lower a resource limit (repeatable): "
+        + ", ".join(
+            f"{name} (default {getattr(DEFAULT_LIMITS, name):,})" for name in Limits.names()
+        )
+        + ".",
+    ),
+]
+
+
+def _limits(settings: list[str] | None) -> Limits:
+    try:
+        return DEFAULT_LIMITS.with_settings(settings or [])
+    except ValueError as error:
+        _usage_exit([str(error)])
+
+
+def _check(path: Path, limits: Limits = DEFAULT_LIMITS) -> FileResult:
     _current_spec[:] = [display_path(path)]
-    return check_file(path)
+    return check_file(path, limits)
 
 
 def _print_version(value: bool) -> None:
@@ -89,11 +111,11 @@ def _usage_exit(messages: list[str]) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _valid_file(path: Path, *, show_warnings: bool) -> FileResult:
+def _valid_file(path: Path, *, show_warnings: bool, limits: Limits) -> FileResult:
     """The checked file, for the commands that need a valid spec (summary, emit, expand):
     a path that cannot be checked exits 2; a spec with errors is reported and exits 1."""
     try:
-        result = _check(path)
+        result = _check(path, limits)
     except UsageProblem as problem:
         _usage_exit([str(problem)])
     if result.graph is None or result.document is None:
@@ -120,13 +142,15 @@ def validate(
         TargetName | None,
         typer.Option(help="Also report what this target cannot express exactly."),
     ] = None,
+    limit: LimitOption = None,
 ) -> None:
     """Check each spec's schema and shapes; report every problem of every file."""
+    limits = _limits(limit)
     results: list[FileResult] = []
     usage: list[str] = []
     for path in paths:
         try:
-            result = _check(path)
+            result = _check(path, limits)
         except UsageProblem as problem:
             usage.append(str(problem))
             continue
@@ -149,9 +173,10 @@ def summary(
     output_format: Annotated[
         SummaryFormat, typer.Option("--format", help="Table or JSON.")
     ] = TEXT_SUMMARY,
+    limit: LimitOption = None,
 ) -> None:
     """Per-layer table: output shape, params, MACs, receptive field, resolved padding."""
-    result = _valid_file(path, show_warnings=True)
+    result = _valid_file(path, show_warnings=True, limits=_limits(limit))
     assert result.graph is not None
     print(SUMMARY_RENDERERS[output_format.value](result.graph, result.path))
 
@@ -166,13 +191,14 @@ def emit(
     check: Annotated[
         bool, typer.Option(help="Exit 1 with a diff if OUT differs from what would be written.")
     ] = False,
+    limit: LimitOption = None,
 ) -> None:
     """Emit model source for Keras 3 or PyTorch; build_model() returns the network."""
     from specgen.emit import emit_file
 
     if check and out is None:
         _usage_exit(["--check needs -o/--out: the file to compare with"])
-    result = _valid_file(path, show_warnings=False)
+    result = _valid_file(path, show_warnings=False, limits=_limits(limit))
     outcome = emit_file(result, target.value, out, check=check)
     for finding in locate(outcome.findings, result):
         print(format_diagnostic(finding), file=sys.stderr)
@@ -197,6 +223,7 @@ def expand(
         ExpandFormat | None,
         typer.Option("--format", help="Output syntax (default: the file's own)."),
     ] = None,
+    limit: LimitOption = None,
 ) -> None:
     """Print the spec with every block expanded into plain layers (like `cpp -E`).
 
@@ -205,7 +232,7 @@ def expand(
     """
     from specgen.expand import flat_json, flat_yaml
 
-    result = _valid_file(path, show_warnings=True)
+    result = _valid_file(path, show_warnings=True, limits=_limits(limit))
     assert result.document is not None
     syntax = (
         output_format.value

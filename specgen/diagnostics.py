@@ -60,6 +60,8 @@ CODES: dict[str, str] = {
     "SG208": "a concatenate axis is out of range for its inputs' rank",
     "SG209": "a per-channel list (scale, offset, mean, variance) does not match the channel count",
     "SG210": "a reshape's target_shape does not hold its input's element count",
+    "SG211": "a tensor, the parameter or MAC count, or the layer count exceeds a resource "
+    "limit (--limit)",
     # SG3xx: warnings (fail `validate` only with --strict)
     "SG301": "a pooling window silently drops rows or columns of its input",
     "SG302": "a block is defined but never used",

@@ -14,7 +14,7 @@ targets) sees one kind of layer. What it keeps is *where each value came from*:
 Substitution is whole-value only: a string that is exactly ``$param`` is replaced by the
 parameter's value. Nothing is ever evaluated. The size of an expansion is computed from
 the definitions alone (a repeat multiplies a count, it is never unrolled to count), so a
-spec that would expand past `MAX_EXPANDED_LAYERS` is refused before anything is built.
+spec that would expand past `Limits.layers` is refused before anything is built.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specgen.diagnostics import Diagnostic, JsonPath, Position, Severity, show_value
+from specgen.limits import DEFAULT_LIMITS, Limits
 from specgen.load import Document
 
 # An expansion beyond this many layers is refused before it is built (SG114).
-MAX_EXPANDED_LAYERS = 100_000
+MAX_EXPANDED_LAYERS = DEFAULT_LIMITS.layers  # the default; `--limit layers=N` changes it
 # Blocks may use blocks this many levels deep; real networks use two or three.
 MAX_BLOCK_DEPTH = 32
 MAX_REPEAT = MAX_EXPANDED_LAYERS
@@ -204,9 +205,10 @@ def _is_use(item: object) -> bool:
 
 
 class _Expander:
-    def __init__(self, document: Document, file: str) -> None:
+    def __init__(self, document: Document, file: str, limits: Limits = DEFAULT_LIMITS) -> None:
         self.doc = document
         self.file = file
+        self.max_layers = limits.layers
         self.data: dict[str, Any] = document.data
         self.diagnostics: list[Diagnostic] = []
         self.blocks: dict[str, _Block] = {}
@@ -404,13 +406,13 @@ class _Expander:
                 total += 1
                 continue
             repeat = self.resolve(item.get("repeat", 1), bindings)
-            times = repeat if type(repeat) is int and 1 <= repeat <= MAX_REPEAT else 1
+            times = repeat if type(repeat) is int and 1 <= repeat <= self.max_layers else 1
             inner = self.use_bindings(block, item.get("with"), bindings)
             key = block.name + repr(sorted((k, repr(v.value)) for k, v in inner.items()))
             if key not in memo:
                 memo[key] = self.count(block.layers, inner, memo)
             total += times * memo[key]
-            if total > MAX_EXPANDED_LAYERS:
+            if total > self.max_layers:
                 return total
         return total
 
@@ -419,13 +421,14 @@ class _Expander:
         total = 0
         for index, item in enumerate(self.top_items()):
             total += self.count([item], {}, memo)
-            if total > MAX_EXPANDED_LAYERS:
+            if total > self.max_layers:
                 self.report(
                     "SG114",
-                    f"expanding the blocks would make more than {MAX_EXPANDED_LAYERS:,} layers",
+                    f"expanding the blocks would make more than {self.max_layers:,} layers",
                     ("layers", index),
-                    hint="lower the repeat counts; the limit protects validate and emit "
-                    "from specs that would take hours or exhaust memory",
+                    hint="lower the repeat counts, or raise the limit (--limit layers=N); it "
+                    "protects validate and emit from specs that would take hours or exhaust "
+                    "memory",
                 )
                 return False
         return True
@@ -628,10 +631,10 @@ class _Expander:
                 uses=scope.uses,
             )
             ok, repeat = False, 1
-        elif not 1 <= repeat <= MAX_REPEAT:
+        elif not 1 <= repeat <= self.max_layers:
             self.report(
                 "SG104",
-                f"{label}: repeat: expected a value between 1 and {MAX_REPEAT}, got {repeat}",
+                f"{label}: repeat: expected a value between 1 and {self.max_layers}, got {repeat}",
                 at("repeat"),
                 uses=scope.uses,
             )
@@ -1019,7 +1022,7 @@ class _Scope:
         return f"{self.prefix}_{local}" if self.prefix else local
 
 
-def expand(document: Document, file: str = "") -> Expansion:
+def expand(document: Document, file: str = "", limits: Limits = DEFAULT_LIMITS) -> Expansion:
     """Expand the blocks of `document`; a spec without blocks passes through unchanged."""
     data = document.data
     layers = data.get("layers")
@@ -1030,7 +1033,7 @@ def expand(document: Document, file: str = "") -> Expansion:
             Origin(("layers", i), position=document.locate(("layers", i))) for i in range(count)
         ]
         return Expansion(document, origins)
-    expander = _Expander(document, file)
+    expander = _Expander(document, file, limits)
     expander.read_blocks()
     if not expander.check_nesting() or not expander.check_size():
         return Expansion(None, diagnostics=expander.diagnostics)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
+from math import prod
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -32,6 +33,7 @@ from specgen.diagnostics import Diagnostic, JsonPath, Severity
 from specgen.expand import Origin, flat_identity, layer_names
 from specgen.layers import Inferred, LayerBase, Pads, Shape, ShapeIssue, Window
 from specgen.layers.base import ShapeIssues, ShapeSpec
+from specgen.limits import DEFAULT_LIMITS, Limits
 from specgen.load import Document
 from specgen.spec import ParsedSpec
 from specgen.suggest import Suggester
@@ -485,8 +487,70 @@ def receptive_field_pass(graph: Graph) -> None:
         node.receptive_field = fields[0] if window is None else fields[0].through(window)
 
 
+def limits_pass(state: _Pass, shapes: _Shapes, input_shape: Shape, limits: Limits) -> None:
+    """SG211 where the network outgrows `limits`: once per limit, at the first tensor (the
+    input or a layer's output) or the layer whose running total crosses it."""
+    hint = "if the network is meant to be this large, raise the limit: --limit {}=N"
+    widest, biggest = max(input_shape), prod(input_shape)
+    if widest > limits.dimension or biggest > limits.elements:
+        too_wide = widest > limits.dimension
+        state.diagnostics.append(
+            Diagnostic(
+                "SG211",
+                f"input.shape {list(input_shape)}: "
+                + (
+                    f"an axis of {widest:,}, over the limit of {limits.dimension:,}"
+                    if too_wide
+                    else f"{biggest:,} elements, over the limit of {limits.elements:,}"
+                ),
+                hint=hint.format("dimension" if too_wide else "elements"),
+                json_path=("input", "shape"),
+                position=state.document.locate(("input", "shape")),
+            )
+        )
+        return  # every later tensor would repeat it
+    if len(state.parsed.layers) > limits.layers:
+        state.report(
+            limits.layers,
+            None,
+            "SG211",
+            f"the spec has {len(state.parsed.layers):,} layers, over the limit of "
+            f"{limits.layers:,}",
+            hint=hint.format("layers"),
+        )
+    found: set[str] = set()
+    params = macs = 0
+    for index in sorted(shapes.inferred):
+        result = shapes.inferred[index]
+        output = result.output
+        params += result.params + result.non_trainable
+        macs += result.macs
+        checks = (
+            ("dimension", max(output, default=0), f"output shape {list(output)} has an axis of"),
+            ("elements", prod(output), f"output shape {list(output)} has"),
+            ("params", params, "the network's parameters reach"),
+            ("macs", macs, "the network's multiply-accumulates reach"),
+        )
+        for name, value, what in checks:
+            limit = getattr(limits, name)
+            if name in found or value <= limit:
+                continue
+            found.add(name)
+            unit = " elements" if name == "elements" else ""
+            state.report(
+                index,
+                None,
+                "SG211",
+                f"{what} {value:,}{unit} at this layer, over the limit of {limit:,}",
+                hint=hint.format(name),
+            )
+
+
 def build_graph(
-    parsed: ParsedSpec, document: Document, origins: list[Origin] | None = None
+    parsed: ParsedSpec,
+    document: Document,
+    origins: list[Origin] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[Graph | None, list[Diagnostic]]:
     """Run the passes. The graph is None on any error, the schema's included: a graph is
     only ever built from a fully valid spec (but every pass still reports what it finds)."""
@@ -501,6 +565,7 @@ def build_graph(
         return None, state.diagnostics
     wired = wiring_pass(state, first)
     shapes = shape_pass(state, wired, parsed.input_shape)
+    limits_pass(state, shapes, parsed.input_shape, limits)
     expect_pass(state, shapes)
     outputs = output_pass(state, first)
     usage_pass(state, wired, outputs)
