@@ -182,7 +182,9 @@ def _input(built: Built, seed: int) -> np.ndarray:
 
 
 def _to_nchw(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+    """A batch in specgen's layout as PyTorch takes it: (N, H, W, C) -> (N, C, H, W)."""
+    tensor = torch.from_numpy(x)
+    return tensor.permute(0, 3, 1, 2).contiguous() if x.ndim == 4 else tensor
 
 
 def _to_channels_last(array: np.ndarray) -> np.ndarray:
@@ -195,6 +197,8 @@ def _keras_outputs(built: Built, model: Any, x: np.ndarray) -> dict[str, np.ndar
     outputs = [model.get_layer(built.keras_last[name]).output for name in built.names]
     probe = keras.Model(inputs=model.input, outputs=outputs)
     values = probe(x, training=False)
+    if len(outputs) == 1:  # a one-output probe returns the tensor, not a list
+        values = [values[0] if isinstance(values, list | tuple) else values]
     return {
         name: np.asarray(keras.ops.convert_to_numpy(value))
         for name, value in zip(built.names, values, strict=True)
