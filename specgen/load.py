@@ -1,10 +1,11 @@
 """Hardened reading of spec files: bytes -> plain values, with a position for every value.
 
 JSON goes through a small parser of our own, because the standard library keeps no
-positions and silently accepts duplicate keys and NaN. YAML goes through PyYAML's
-composer (safe, no object construction) and is then read with the YAML 1.2 core
-schema: ``yes``/``on`` are strings, ``1e-5`` is a float, anchors, aliases and tags are
-refused. Every problem comes back as a `Diagnostic`, never as an exception.
+positions and silently accepts duplicate keys and NaN. YAML is read in one pass over the
+parser's event stream (libyaml's where PyYAML has it, else PyYAML's own; no composer, no
+object construction, no recursion), with the YAML 1.2 core schema: ``yes``/``on`` are
+strings, ``1e-5`` is a float, anchors, aliases and tags are refused. Every problem comes
+back as a `Diagnostic`, never as an exception.
 """
 
 from __future__ import annotations
@@ -317,32 +318,9 @@ _Y_INT = re.compile(r"[-+]?[0-9]+\Z")
 _Y_INT_OCT_HEX = re.compile(r"0o[0-7]+\Z|0x[0-9a-fA-F]+\Z")
 _Y_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
 _Y_SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:" + name
-    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
-}
-
-
-class _ComposeLoader(yaml.SafeLoader):
-    """Composes nodes only, and refuses anchors and aliases (no 'billion laughs').
-
-    No implicit resolvers: PyYAML's are YAML 1.1's (``=`` is a 'value' tag, ``yes`` a
-    bool); plain scalars are resolved afterwards by the YAML 1.2 core rules above."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.yaml_implicit_resolvers = {}
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise LoadError(
-                "SG004",
-                "YAML anchors and aliases are not supported in specs",
-                _event_position(event),
-                hint="write the values out; reusable blocks come as a spec feature",
-            )
-        return super().compose_node(parent, index)
+# libyaml's parser when PyYAML was built with it (the wheels are); the pure-Python one
+# otherwise. Both produce the same events, so the rest of the loader cannot tell.
+YAML_PARSER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _yaml_error_position(error: yaml.YAMLError, text: str) -> Position | None:
@@ -354,38 +332,8 @@ def _yaml_error_position(error: yaml.YAMLError, text: str) -> Position | None:
     return None
 
 
-def _prescan_yaml(text: str) -> None:
-    """Walk PyYAML's event stream (an iterative parser) before composing.
-
-    The composer recurses once per nesting level, so depth is checked here first; explicit
-    tags (``!!float 1``, ``!!python/object``) are refused here too, since the composer
-    would resolve them silently.
-    """
-    depth = 0
-    for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader), start=1):
-        if count > MAX_NODES:
-            raise LoadError("SG005", f"more than {MAX_NODES} values", _event_position(event))
-        tag = getattr(event, "tag", None)
-        if tag not in (None, "!"):
-            raise LoadError(
-                "SG004", f"YAML tag {tag!r} is not supported in specs", _event_position(event)
-            )
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise LoadError(
-                    "SG005", f"nesting deeper than {MAX_DEPTH} levels", _event_position(event)
-                )
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-
-
 def _codepoint(character: int | str) -> int:
     return character if isinstance(character, int) else ord(character[:1] or "\0")
-
-
-def _event_position(event: yaml.Event) -> Position | None:
-    return _position(event.start_mark) if event.start_mark is not None else None
 
 
 def _position(mark: Any) -> Position:
@@ -393,26 +341,20 @@ def _position(mark: Any) -> Position:
     return Position(mark.line + 1, mark.column + 1)
 
 
-def _parse_yaml(text: str) -> Document:
+def _parse_yaml(text: str, parser: type[Any] | None = None) -> Document:
+    """One pass over the parser's event stream: values and positions are built as the
+    events arrive, with every rule checked on the way (no second parse, no recursion)."""
+    loader = (parser or YAML_PARSER)(text)
     try:
-        _prescan_yaml(text)
-        loader = _ComposeLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.composer.ComposerError as error:
-        if "another document" not in str(error.problem):
-            raise LoadError(
-                "SG001", f"YAML error: {error.problem}", _yaml_error_position(error, text)
-            ) from None
-        raise LoadError(
-            "SG004",
-            "a spec file holds exactly one YAML document",
-            _yaml_error_position(error, text),
-        ) from None
+        return _YamlBuilder().build(loader)
     except yaml.MarkedYAMLError as error:
         problem = error.problem or "invalid YAML"
+        if "maximum nesting depth" in problem:  # libyaml's own cap, hit while scanning ahead
+            raise LoadError(
+                "SG005",
+                f"nesting deeper than {MAX_DEPTH} levels",
+                _yaml_error_position(error, text),
+            ) from None
         raise LoadError(
             "SG001", f"YAML syntax error: {problem}", _yaml_error_position(error, text)
         ) from None
@@ -424,62 +366,139 @@ def _parse_yaml(text: str) -> Document:
         ) from None
     except yaml.YAMLError as error:
         raise LoadError("SG001", f"YAML error: {error}", None) from None
-    if root is None:
-        raise LoadError("SG006", "the file is empty", Position(1, 1))
-    document = Document(None)
-    counter = [0]
-    document.data = _yaml_value(root, (), 0, document, counter)
-    return document
+    finally:
+        loader.dispose()
 
 
-def _mark(node: yaml.Node) -> Position:
-    return _position(node.start_mark)
+class _YamlBuilder:
+    """Turns YAML events into plain values. Refuses anchors, aliases, explicit tags,
+    non-string keys, duplicate keys, several documents, and documents past the depth or
+    value caps, each at the event where it shows."""
 
+    def __init__(self) -> None:
+        self.doc = Document(None)
+        self.nodes = 0
+        # Open collections: (the container, its path, for a mapping the pending key).
+        self.stack: list[tuple[dict[str, Any] | list[Any], JsonPath]] = []
+        self.keys: list[str | None] = []
+        self.documents = 0
+        self.root: Any = None
 
-def _yaml_value(
-    node: yaml.Node, path: JsonPath, depth: int, doc: Document, count: list[int]
-) -> Any:
-    if depth > MAX_DEPTH:
-        raise LoadError("SG005", f"nesting deeper than {MAX_DEPTH} levels", _mark(node))
-    count[0] += 1
-    if count[0] > MAX_NODES:
-        raise LoadError("SG005", f"more than {MAX_NODES} values", _mark(node))
-    doc.positions[path] = _mark(node)
-    if node.tag not in _STANDARD_TAGS:
-        raise LoadError("SG004", f"YAML tag {node.tag!r} is not supported in specs", _mark(node))
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = _yaml_key(key_node)
-            if key in result:
-                first = doc.key_positions[(*path, key)]
-                raise LoadError(
-                    "SG002",
-                    f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
-                    _mark(key_node),
-                    json_path=(*path, key),
-                )
-            doc.key_positions[(*path, key)] = _mark(key_node)
-            result[key] = _yaml_value(value_node, (*path, key), depth + 1, doc, count)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _yaml_value(item, (*path, index), depth + 1, doc, count)
-            for index, item in enumerate(node.value)
-        ]
-    assert isinstance(node, yaml.ScalarNode)
-    if node.style is not None:  # quoted or block scalar: always a string
-        return str(node.value)
-    return _plain_scalar(str(node.value), _mark(node), path)
+    def build(self, loader: Any) -> Document:
+        get_event = loader.get_event
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                self.scalar(event)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                self.start(event, {} if kind is yaml.MappingStartEvent else [])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                self.stack.pop()
+                self.keys.pop()
+            elif kind is yaml.AliasEvent:
+                raise self.anchors(event)
+            elif kind is yaml.DocumentStartEvent:
+                if self.documents:
+                    raise LoadError(
+                        "SG004",
+                        "a spec file holds exactly one YAML document",
+                        _position(event.start_mark),
+                    )
+            elif kind is yaml.DocumentEndEvent:
+                self.documents += 1
+            elif kind is yaml.StreamEndEvent:
+                break
+        if not self.documents:
+            raise LoadError("SG006", "the file is empty", Position(1, 1))
+        self.doc.data = self.root
+        return self.doc
 
+    def anchors(self, event: Any) -> LoadError:
+        return LoadError(
+            "SG004",
+            "YAML anchors and aliases are not supported in specs",
+            _position(event.start_mark),
+            hint="write the values out; reusable blocks come as a spec feature",
+        )
 
-def _yaml_key(node: yaml.Node) -> str:
-    if not isinstance(node, yaml.ScalarNode):
-        raise LoadError("SG004", "mapping keys must be plain strings", _mark(node))
-    value = str(node.value)
-    if node.style is None and _plain_scalar(value, _mark(node)) != value:
-        raise LoadError("SG004", f"mapping key {value!r} is not a string", _mark(node))
-    return value
+    def check_node(self, event: Any) -> Position:
+        at = _position(event.start_mark)
+        if event.anchor is not None:
+            raise self.anchors(event)
+        if event.tag not in (None, "!"):
+            raise LoadError("SG004", f"YAML tag {event.tag!r} is not supported in specs", at)
+        return at
+
+    def place(self, event: Any) -> JsonPath | None:
+        """The path of the value `event` starts, or None when it is a mapping key."""
+        if not self.stack:
+            return ()
+        container, path = self.stack[-1]
+        if isinstance(container, list):
+            return (*path, len(container))
+        key = self.keys[-1]
+        if key is None:
+            return None
+        return (*path, key)
+
+    def count(self, path: JsonPath, at: Position) -> None:
+        if len(self.stack) > MAX_DEPTH:
+            raise LoadError("SG005", f"nesting deeper than {MAX_DEPTH} levels", at)
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise LoadError("SG005", f"more than {MAX_NODES} values", at)
+        self.doc.positions[path] = at
+
+    def attach(self, path: JsonPath, value: Any) -> None:
+        if not self.stack:
+            self.root = value
+            return
+        container, _ = self.stack[-1]
+        if isinstance(container, list):
+            container.append(value)
+            return
+        key = self.keys[-1]
+        assert key is not None
+        container[key] = value
+        self.keys[-1] = None
+
+    def start(self, event: Any, container: dict[str, Any] | list[Any]) -> None:
+        at = self.check_node(event)
+        path = self.place(event)
+        if path is None:
+            raise LoadError("SG004", "mapping keys must be plain strings", at)
+        self.count(path, at)
+        self.attach(path, container)
+        self.stack.append((container, path))
+        self.keys.append(None)
+
+    def scalar(self, event: Any) -> None:
+        at = self.check_node(event)
+        quoted = bool(event.style) or event.tag == "!"  # quoted, block or '!': a string
+        path = self.place(event)
+        if path is None:  # a mapping key
+            self.key(event.value, quoted, at)
+            return
+        self.count(path, at)
+        value = event.value if quoted else _plain_scalar(event.value, at, path)
+        self.attach(path, value)
+
+    def key(self, key: str, quoted: bool, at: Position) -> None:
+        if not quoted and _plain_scalar(key, at) != key:
+            raise LoadError("SG004", f"mapping key {key!r} is not a string", at)
+        container, path = self.stack[-1]
+        assert isinstance(container, dict)
+        if key in container:
+            first = self.doc.key_positions[(*path, key)]
+            raise LoadError(
+                "SG002",
+                f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
+                at,
+                json_path=(*path, key),
+            )
+        self.doc.key_positions[(*path, key)] = at
+        self.keys[-1] = key
 
 
 def _plain_scalar(value: str, position: Position, path: JsonPath = ()) -> Any:

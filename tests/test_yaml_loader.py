@@ -1,0 +1,138 @@
+"""The YAML loader: one pass over libyaml's event stream, the pure-Python parser as the
+fallback, and both giving the same values and positions on every file we have."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import specgen.load
+from specgen.check import check_file
+from specgen.load import Document, LoadError, _decode, _parse_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+YAML_FILES = sorted(
+    p
+    for folder in ("specs", "tests/cases", "tests/cases_pytorch_only", "tests/hostile")
+    for p in (ROOT / folder).rglob("*")
+    if p.suffix in (".yaml", ".yml")
+)
+
+
+def _outcome(path: Path, parser: type[Any]) -> tuple[Any, ...]:
+    """What the loader makes of `path` with `parser`: the document, or the error."""
+    raw = path.read_bytes()
+    try:
+        if len(raw) > specgen.load.MAX_FILE_BYTES:
+            return ("too large",)
+        text = _decode(raw)
+        document = _parse_yaml(text, parser)
+    except LoadError as error:
+        d = error.diagnostic
+        return ("error", d.code, d.position, d.json_path)
+    return ("ok", document.data, document.positions, document.key_positions)
+
+
+def test_libyaml_is_the_parser_here() -> None:
+    """CI must measure the fast path: PyYAML's wheels carry libyaml."""
+    assert yaml.__with_libyaml__
+    assert specgen.load.YAML_PARSER is yaml.CSafeLoader
+
+
+def test_the_corpus_is_collected() -> None:
+    assert len(YAML_FILES) > 100
+    assert any("invalid" in p.parts for p in YAML_FILES)
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_libyaml_and_pure_python_agree(path: Path) -> None:
+    """Same values, same value and key positions; for a refused file, the same code at the
+    same place (libyaml's own nesting cap fires while scanning ahead: same code only)."""
+    fast = _outcome(path, yaml.CSafeLoader)
+    slow = _outcome(path, yaml.SafeLoader)
+    if fast[0] == "error" and fast[1] == "SG005" and slow[:2] == fast[:2]:
+        return
+    assert fast == slow
+
+
+def _count_parsers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    made: list[str] = []
+    base = specgen.load.YAML_PARSER
+
+    class Counting(base):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: str) -> None:
+            made.append(stream[:20])
+            super().__init__(stream)
+
+    monkeypatch.setattr(specgen.load, "YAML_PARSER", Counting)
+    return made
+
+
+def test_one_parse_per_yaml_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = _count_parsers(monkeypatch)
+    for name in ("cifar10_cnn.yaml", "resnet20_cifar.yaml", "zoo/inception_v3.yaml"):
+        made.clear()
+        result = check_file(ROOT / "specs" / name)
+        assert result.graph is not None
+        assert len(made) == 1, name
+
+
+def test_one_parse_for_a_refused_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    made = _count_parsers(monkeypatch)
+    bad = tmp_path / "deep.yaml"
+    bad.write_text("a: " + "[" * 200 + "]" * 200 + "\n", encoding="utf-8")
+    result = check_file(bad)
+    assert [d.code for d in result.report.diagnostics] == ["SG005"]
+    assert len(made) == 1
+
+
+@pytest.mark.parametrize("parser", [yaml.CSafeLoader, yaml.SafeLoader], ids=["libyaml", "pure"])
+@pytest.mark.parametrize(
+    ("text", "code", "line", "column"),
+    [
+        ("a: &x 1\nb: *x\n", "SG004", 1, 4),
+        ("a: !!float 1\n", "SG004", 1, 4),
+        ("a: !!python/object:os.system x\n", "SG004", 1, 4),
+        ("a: 1\na: 2\n", "SG002", 2, 1),
+        ("a: 1\n---\nb: 2\n", "SG004", 2, 1),
+        ("? [1]\n: 2\n", "SG004", 1, 3),
+        ("1: x\n", "SG004", 1, 1),
+        ("a: .inf\n", "SG003", 1, 4),
+        ("a: [1, 2\n", "SG001", 2, 1),
+        ("", "SG006", 1, 1),
+        ("# only a comment\n", "SG006", 1, 1),
+    ],
+)
+def test_every_rule_holds_on_both_parsers(
+    parser: type[Any], text: str, code: str, line: int, column: int
+) -> None:
+    with pytest.raises(LoadError) as caught:
+        _parse_yaml(text, parser)
+    d = caught.value.diagnostic
+    assert (d.code, d.position) == (code, specgen.load.Position(line, column)), d
+
+
+@pytest.mark.parametrize("parser", [yaml.CSafeLoader, yaml.SafeLoader], ids=["libyaml", "pure"])
+def test_yaml_1_2_core_scalars_on_both_parsers(parser: type[Any]) -> None:
+    text = (
+        "a: yes\nb: 1e-5\nc: '3'\nd: 0x1F\ne: ~\nf: =\ng: ! 7\nh: |\n  block\n"
+        "i: [1, é, 2.5]\nj: {k: null}\n"
+    )
+    document: Document = _parse_yaml(text, parser)
+    assert document.data == {
+        "a": "yes",
+        "b": 1e-5,
+        "c": "3",
+        "d": 31,
+        "e": None,
+        "f": "=",
+        "g": "7",
+        "h": "block\n",
+        "i": [1, "é", 2.5],
+        "j": {"k": None},
+    }
+    assert document.positions[("i", 2)] == specgen.load.Position(10, 11)
+    assert document.key_positions[("j", "k")] == specgen.load.Position(11, 5)
