@@ -45,7 +45,7 @@ def check_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> FileResult:
     if path.is_dir():
         raise UsageProblem(f"{shown}: is a directory")
     try:
-        document, problem = load_document(path)
+        document, problem = load_document(path, limits)
     except OSError as error:
         raise UsageProblem(f"{shown}: cannot read: {error.strerror or error}") from None
     result = FileResult(shown, Report(shown))

@@ -3,8 +3,9 @@
 A 120-byte spec can ask for a 100,000,000 x 100,000,000 input and a dense layer of
 100,000,000 units; the shape pass computes that in microseconds, but `emit` would hand
 users a model that allocates terabytes. Every tensor, the parameter count, the MAC count
-and the number of layers after block expansion are therefore bounded. Past a bound the
-spec gets a located finding (SG211, or SG114 for the layer count), exit code 1.
+and the number of layers after block expansion are therefore bounded, and so is the file
+itself (its bytes and its values). Past a bound the spec gets a located finding (SG211;
+SG114 for block expansion; SG005 for the file), exit code 1.
 
 The defaults sit far above any published CNN (the largest keras.applications model has
 under 150 million parameters and 20 billion MACs at its own resolution) and far below
@@ -31,6 +32,10 @@ class Limits:
     """Most multiply-accumulates of one forward pass, per sample."""
     layers: int = 100_000
     """Most layers after block expansion."""
+    bytes: int = 4 * 1024 * 1024
+    """Largest spec file, in bytes (a pre-commit run stays fast on any file)."""
+    values: int = 200_000
+    """Most values (numbers, strings, lists, mappings) in one spec file."""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from specgen.diagnostics import Diagnostic, JsonPath, Position
+from specgen.limits import DEFAULT_LIMITS, Limits
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = DEFAULT_LIMITS.bytes  # defaults; `--limit bytes=N` / `values=N` move them
 MAX_DEPTH = 64
-MAX_NODES = 200_000
+MAX_NODES = DEFAULT_LIMITS.values
 MAX_NUMBER_CHARS = 100
+
+VALUES_HINT = "split it, or raise the limit: --limit values=N"
 
 SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
@@ -63,19 +66,32 @@ class LoadError(Exception):
         )
 
 
-def load_document(path: Path) -> tuple[Document | None, Diagnostic | None]:
+def load_document(
+    path: Path, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Document | None, Diagnostic | None]:
     """Read and parse one file. I/O errors propagate (OSError); the CLI calls them usage errors."""
     with path.open("rb") as handle:
-        raw = handle.read(MAX_FILE_BYTES + 1)
-    return parse_bytes(raw, SUFFIXES.get(path.suffix.lower(), "yaml"))
+        raw = handle.read(limits.bytes + 1)
+    return parse_bytes(raw, SUFFIXES.get(path.suffix.lower(), "yaml"), limits)
 
 
-def parse_bytes(raw: bytes, syntax: str) -> tuple[Document | None, Diagnostic | None]:
+def parse_bytes(
+    raw: bytes, syntax: str, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Document | None, Diagnostic | None]:
     try:
-        if len(raw) > MAX_FILE_BYTES:
-            raise LoadError("SG005", f"file is larger than {MAX_FILE_BYTES} bytes", None)
+        if len(raw) > limits.bytes:
+            raise LoadError(
+                "SG005",
+                f"file is larger than {limits.bytes} bytes",
+                None,
+                hint="split it, or raise the limit: --limit bytes=N",
+            )
         text = _decode(raw)
-        document = _parse_json(text) if syntax == "json" else _parse_yaml(text)
+        document = (
+            _JsonParser(text, limits.values).parse()
+            if syntax == "json"
+            else _parse_yaml(text, max_values=limits.values)
+        )
         document.raw = raw
         if not isinstance(document.data, dict):
             raise LoadError(
@@ -111,10 +127,11 @@ _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r"
 
 
 class _JsonParser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, max_values: int = MAX_NODES) -> None:
         self.text = text
         self.i = 0
         self.nodes = 0
+        self.max_values = max_values
         self.doc = Document(None)
         # Offsets of line starts, for offset -> (line, column).
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
@@ -160,8 +177,10 @@ class _JsonParser:
         if depth > MAX_DEPTH:
             raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", code="SG005")
         self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise self.fail(f"more than {MAX_NODES} values", code="SG005")
+        if self.nodes > self.max_values:
+            error = self.fail(f"more than {self.max_values} values", code="SG005")
+            error.diagnostic = replace(error.diagnostic, hint=VALUES_HINT)
+            raise error
         self.skip_ws()
         self.doc.positions[path] = self.position(self.i)
         if self.i >= len(self.text):
@@ -304,10 +323,6 @@ class _JsonParser:
             raise self.fail(f"unexpected {self.describe_here()}: expected ',' or ']'")
 
 
-def _parse_json(text: str) -> Document:
-    return _JsonParser(text).parse()
-
-
 # --- YAML --------------------------------------------------------------------------------
 
 # YAML 1.2 core schema (plain scalars only; quoted scalars are always strings).
@@ -341,12 +356,14 @@ def _position(mark: Any) -> Position:
     return Position(mark.line + 1, mark.column + 1)
 
 
-def _parse_yaml(text: str, parser: type[Any] | None = None) -> Document:
+def _parse_yaml(
+    text: str, parser: type[Any] | None = None, *, max_values: int = MAX_NODES
+) -> Document:
     """One pass over the parser's event stream: values and positions are built as the
     events arrive, with every rule checked on the way (no second parse, no recursion)."""
     loader = (parser or YAML_PARSER)(text)
     try:
-        return _YamlBuilder().build(loader)
+        return _YamlBuilder(max_values).build(loader)
     except yaml.MarkedYAMLError as error:
         problem = error.problem or "invalid YAML"
         if "maximum nesting depth" in problem:  # libyaml's own cap, hit while scanning ahead
@@ -375,9 +392,10 @@ class _YamlBuilder:
     non-string keys, duplicate keys, several documents, and documents past the depth or
     value caps, each at the event where it shows."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_values: int = MAX_NODES) -> None:
         self.doc = Document(None)
         self.nodes = 0
+        self.max_values = max_values
         # Open collections: (the container, its path, for a mapping the pending key).
         self.stack: list[tuple[dict[str, Any] | list[Any], JsonPath]] = []
         self.keys: list[str | None] = []
@@ -446,8 +464,8 @@ class _YamlBuilder:
         if len(self.stack) > MAX_DEPTH:
             raise LoadError("SG005", f"nesting deeper than {MAX_DEPTH} levels", at)
         self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise LoadError("SG005", f"more than {MAX_NODES} values", at)
+        if self.nodes > self.max_values:
+            raise LoadError("SG005", f"more than {self.max_values} values", at, hint=VALUES_HINT)
         self.doc.positions[path] = at
 
     def attach(self, path: JsonPath, value: Any) -> None:

@@ -164,7 +164,7 @@ def test_emit_refuses_past_a_limit_and_writes_nothing(tmp_path: Path) -> None:
     ("setting", "message"),
     [
         ("params", "expected NAME=VALUE"),
-        ("bytes=10", "expected NAME=VALUE"),
+        ("megabytes=10", "expected NAME=VALUE"),
         ("params=0", "whole number >= 1"),
         ("params=-5", "whole number >= 1"),
         ("params=1.5", "whole number >= 1"),
@@ -189,3 +189,18 @@ def test_every_published_spec_fits_the_default_limits() -> None:
     paths = sorted(SPECS.glob("*.yaml")) + sorted(SPECS.glob("zoo/*.yaml"))
     done = _specgen("validate", *paths)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("name", ["cifar10_cnn.yaml", "alexnet.json"])
+def test_the_file_caps_move_too(name: str) -> None:
+    path = SPECS / name
+    size = path.stat().st_size
+    done = _specgen("validate", "--limit", f"bytes={size - 1}", path)
+    assert done.returncode == 1
+    assert f"error[SG005]: file is larger than {size - 1} bytes" in done.stderr
+    assert "--limit bytes=N" in done.stderr
+    assert _specgen("validate", "--limit", f"bytes={size}", path).returncode == 0
+    done = _specgen("validate", "--limit", "values=40", path)
+    assert done.returncode == 1
+    assert "error[SG005]: more than 40 values" in done.stderr
+    assert "--limit values=N" in done.stderr
