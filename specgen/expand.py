@@ -53,8 +53,14 @@ class BlockUse:
     instance: str  # the expanded instance name, e.g. 'stage1_2'
     local: str  # the instance's name inside its parent (the part after the parent's prefix)
     path: JsonPath  # the use's mapping in the file
-    position: Position | None
     bindings: tuple[tuple[str, Any], ...]  # every parameter's value, in `params` order
+    # Positions are looked up when a message needs one: a JSON file computes its
+    # line/column table only then (specgen.load.LazyJsonPositions).
+    document: Document | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def position(self) -> Position | None:
+        return self.document.locate(self.path) if self.document is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,12 @@ class Origin:
     path: JsonPath
     uses: tuple[BlockUse, ...] = ()  # outermost first
     local: str = ""  # the layer's name inside its innermost instance
-    position: Position | None = None  # of the layer's mapping in the file
+    document: Document | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def position(self) -> Position | None:
+        """Where the layer's mapping is written in the file (looked up on demand)."""
+        return self.document.locate(self.path) if self.document is not None else None
 
     def notes(self, file: str) -> tuple[str, ...]:
         """``in block 'basic' used as 'stage1_2' at net.yaml:14:5``, innermost first."""
@@ -548,7 +559,7 @@ class _Expander:
                             "'inputs' and 'outputs': give the layer another name",
                         )
             self.layers.append(item)
-            self.origins.append(Origin(path, position=self.doc.locate(path)))
+            self.origins.append(Origin(path, document=self.doc))
 
     def aliased(self, item: dict[str, Any]) -> dict[str, Any]:
         """A top-level layer whose `inputs` name a block instance: its output, instead."""
@@ -658,7 +669,7 @@ class _Expander:
             self.holes.add(len(self.layers))
             self.sources[("layers", len(self.layers))] = path
             self.layers.append(Hole(hole_name))
-            self.origins.append(Origin(path, scope.uses, position=self.doc.locate(path)))
+            self.origins.append(Origin(path, scope.uses, document=self.doc))
             return
         bindings = self.use_bindings(block, item.get("with"), scope.bindings, path)
         refs = use.get("inputs")
@@ -671,8 +682,8 @@ class _Expander:
                 instance=full,
                 local=local,
                 path=path,
-                position=self.doc.locate(path),
                 bindings=tuple((k, b.value) for k, b in bindings.items()),
+                document=self.doc,
             )
             inner = _Scope(
                 block=block.name,
@@ -976,9 +987,7 @@ class _Expander:
                 self.layers.append(Hole(str(name)))
             else:
                 self.layers.append(layer)
-            self.origins.append(
-                Origin(path, scope.uses, origin_local, position=self.doc.locate(path))
-            )
+            self.origins.append(Origin(path, scope.uses, origin_local, document=self.doc))
             previous = self.last_name()
 
     def outputs(self) -> Any:
@@ -1029,9 +1038,7 @@ def expand(document: Document, file: str = "", limits: Limits = DEFAULT_LIMITS) 
     has_uses = isinstance(layers, list) and any(_is_use(item) for item in layers)
     if "blocks" not in data and not has_uses:
         count = len(layers) if isinstance(layers, list) else 0
-        origins = [
-            Origin(("layers", i), position=document.locate(("layers", i))) for i in range(count)
-        ]
+        origins = [Origin(("layers", i), document=document) for i in range(count)]
         return Expansion(document, origins)
     expander = _Expander(document, file, limits)
     expander.read_blocks()

@@ -10,8 +10,11 @@ back as a `Diagnostic`, never as an exception.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,14 +34,42 @@ VALUES_HINT = "split it, or raise the limit: --limit values=N"
 SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
+class OffsetPositions(Mapping[JsonPath, Position]):
+    """Positions kept as character offsets and turned into (line, column) only when asked:
+    most values of a valid file are never reported, so most never need their line."""
+
+    def __init__(self, text: str) -> None:
+        self.offsets: dict[JsonPath, int] = {}
+        self._text = text
+        self._line_starts: list[int] | None = None
+
+    def position(self, offset: int) -> Position:
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self._text)]
+        line = bisect_right(self._line_starts, offset)
+        return Position(line, offset - self._line_starts[line - 1] + 1)
+
+    def __getitem__(self, path: JsonPath) -> Position:
+        return self.position(self.offsets[path])
+
+    def __iter__(self) -> Iterator[JsonPath]:
+        return iter(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.offsets
+
+
 @dataclass(slots=True)
 class Document:
     """A parsed spec file: plain data plus where each value and key came from."""
 
     data: Any
     raw: bytes = b""
-    positions: dict[JsonPath, Position] = field(default_factory=dict)
-    key_positions: dict[JsonPath, Position] = field(default_factory=dict)
+    positions: Mapping[JsonPath, Position] = field(default_factory=dict)
+    key_positions: Mapping[JsonPath, Position] = field(default_factory=dict)
 
     def locate(self, path: JsonPath, *, key: bool = False) -> Position | None:
         """Position of the value at `path` (of its key, with `key`), else its nearest parent."""
@@ -88,7 +119,7 @@ def parse_bytes(
             )
         text = _decode(raw)
         document = (
-            _JsonParser(text, limits.values).parse()
+            _parse_json(text, limits.values)
             if syntax == "json"
             else _parse_yaml(text, max_values=limits.values)
         )
@@ -121,6 +152,7 @@ def _decode(raw: bytes) -> str:
 
 # --- JSON --------------------------------------------------------------------------------
 
+_STRING_CHUNK = re.compile(r'[^"\\\x00-\x1f]*')
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _WS = " \t\n\r"
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -132,19 +164,10 @@ class _JsonParser:
         self.i = 0
         self.nodes = 0
         self.max_values = max_values
-        self.doc = Document(None)
-        # Offsets of line starts, for offset -> (line, column).
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def position(self, offset: int) -> Position:
-        lo, hi = 0, len(self.line_starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.line_starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
-        return Position(lo + 1, offset - self.line_starts[lo] + 1)
+        self.positions = OffsetPositions(text)
+        self.key_positions = OffsetPositions(text)
+        self.doc = Document(None, positions=self.positions, key_positions=self.key_positions)
+        self.position = self.positions.position
 
     def fail(
         self, message: str, offset: int | None = None, code: str = "SG001", path: JsonPath = ()
@@ -182,7 +205,7 @@ class _JsonParser:
             error.diagnostic = replace(error.diagnostic, hint=VALUES_HINT)
             raise error
         self.skip_ws()
-        self.doc.positions[path] = self.position(self.i)
+        self.positions.offsets[path] = self.i
         if self.i >= len(self.text):
             raise self.fail("unexpected end of file: expected a value")
         char = self.text[self.i]
@@ -218,25 +241,24 @@ class _JsonParser:
 
     def string(self) -> str:
         text = self.text
+        opening = self.i
         self.i += 1
         parts: list[str] = []
-        start = self.i
         while True:
-            if self.i >= len(text):
-                raise self.fail("unterminated string", start - 1)
-            char = text[self.i]
+            # Everything up to the next quote, backslash or control character, at C speed.
+            end = _STRING_CHUNK.match(text, self.i).end()  # type: ignore[union-attr]
+            parts.append(text[self.i : end])
+            self.i = end
+            if end >= len(text):
+                raise self.fail("unterminated string", opening)
+            char = text[end]
             if char == '"':
-                parts.append(text[start : self.i])
                 self.i += 1
-                return "".join(parts)
+                return parts[0] if len(parts) == 1 else "".join(parts)
             if char == "\\":
-                parts.append(text[start : self.i])
                 parts.append(self.escape())
-                start = self.i
                 continue
-            if ord(char) < 0x20:
-                raise self.fail("control character in string: escape it")
-            self.i += 1
+            raise self.fail("control character in string: escape it")
 
     def escape(self) -> str:
         esc = self.text[self.i + 1 : self.i + 2]
@@ -276,14 +298,14 @@ class _JsonParser:
                 raise self.fail(f"unexpected {self.describe_here()}: expected a key in quotes")
             key = self.string()
             if key in result:
-                first = self.doc.key_positions[(*path, key)]
+                first = self.key_positions[(*path, key)]
                 raise LoadError(
                     "SG002",
                     f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
                     self.position(key_at),
                     json_path=(*path, key),
                 )
-            self.doc.key_positions[(*path, key)] = self.position(key_at)
+            self.key_positions.offsets[(*path, key)] = key_at
             self.skip_ws()
             if not self.text.startswith(":", self.i):
                 raise self.fail(f"unexpected {self.describe_here()}: expected ':'")
@@ -321,6 +343,104 @@ class _JsonParser:
                 self.i += 1
                 return result
             raise self.fail(f"unexpected {self.describe_here()}: expected ',' or ']'")
+
+
+class _Doubt(Exception):
+    """The fast JSON path cannot vouch for the text: the exact parser decides."""
+
+
+class LazyJsonPositions(Mapping[JsonPath, Position]):
+    """The positions of a JSON file, found by the position-keeping parser the first time
+    one is asked for. A valid file read for `validate` usually never asks."""
+
+    def __init__(self, text: str, max_values: int, keys: bool) -> None:
+        self._text, self._max_values, self._keys = text, max_values, keys
+        self._found: Mapping[JsonPath, Position] | None = None
+
+    def _positions(self) -> Mapping[JsonPath, Position]:
+        if self._found is None:
+            document = _JsonParser(self._text, self._max_values).parse()
+            self._found = document.key_positions if self._keys else document.positions
+        return self._found
+
+    def __getitem__(self, path: JsonPath) -> Position:
+        return self._positions()[path]
+
+    def __iter__(self) -> Iterator[JsonPath]:
+        return iter(self._positions())
+
+    def __len__(self) -> int:
+        return len(self._positions())
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._positions()
+
+
+def _parse_json(text: str, max_values: int = MAX_NODES) -> Document:
+    """The standard library's C parser, with hooks that refuse what a spec may not hold,
+    when it can vouch for the text; the exact, position-keeping parser otherwise (which
+    then reports the problem where it is). Both give the same values for any text the
+    fast path accepts; positions come from the exact parser when first needed."""
+    try:
+        data = _fast_json(text, max_values)
+    except (_Doubt, ValueError, RecursionError):
+        return _JsonParser(text, max_values).parse()
+    return Document(
+        data,
+        positions=LazyJsonPositions(text, max_values, keys=False),
+        key_positions=LazyJsonPositions(text, max_values, keys=True),
+    )
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Doubt("duplicate key")
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Doubt(name)
+
+
+def _checked_int(literal: str) -> int:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise _Doubt("long number")
+    return int(literal)
+
+
+def _checked_float(literal: str) -> float:
+    value = float(literal)
+    if len(literal) > MAX_NUMBER_CHARS or math.isinf(value):
+        raise _Doubt("number")
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _fast_json(text: str, max_values: int) -> Any:
+    if _SURROGATE_ESCAPE.search(text):
+        raise _Doubt("\\u escape of a surrogate")  # the exact parser checks the pairs
+    data = json.loads(
+        text,
+        object_pairs_hook=_pairs,
+        parse_constant=_refuse_constant,
+        parse_int=_checked_int,
+        parse_float=_checked_float,
+    )
+    # Depth and value count, as the exact parser counts them (iteratively).
+    values, stack = 0, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        values += 1
+        if depth > MAX_DEPTH or values > max_values:
+            raise _Doubt("too deep or too many values")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return data
 
 
 # --- YAML --------------------------------------------------------------------------------
@@ -393,7 +513,9 @@ class _YamlBuilder:
     value caps, each at the event where it shows."""
 
     def __init__(self, max_values: int = MAX_NODES) -> None:
-        self.doc = Document(None)
+        self.positions: dict[JsonPath, Position] = {}
+        self.key_positions: dict[JsonPath, Position] = {}
+        self.doc = Document(None, positions=self.positions, key_positions=self.key_positions)
         self.nodes = 0
         self.max_values = max_values
         # Open collections: (the container, its path, for a mapping the pending key).
@@ -466,7 +588,7 @@ class _YamlBuilder:
         self.nodes += 1
         if self.nodes > self.max_values:
             raise LoadError("SG005", f"more than {self.max_values} values", at, hint=VALUES_HINT)
-        self.doc.positions[path] = at
+        self.positions[path] = at
 
     def attach(self, path: JsonPath, value: Any) -> None:
         if not self.stack:
@@ -508,14 +630,14 @@ class _YamlBuilder:
         container, path = self.stack[-1]
         assert isinstance(container, dict)
         if key in container:
-            first = self.doc.key_positions[(*path, key)]
+            first = self.key_positions[(*path, key)]
             raise LoadError(
                 "SG002",
                 f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
                 at,
                 json_path=(*path, key),
             )
-        self.doc.key_positions[(*path, key)] = at
+        self.key_positions[(*path, key)] = at
         self.keys[-1] = key
 
 

@@ -1,5 +1,8 @@
-"""The YAML loader: one pass over libyaml's event stream, the pure-Python parser as the
-fallback, and both giving the same values and positions on every file we have."""
+"""The loaders' fast paths and their exact twins give the same values and positions.
+
+YAML: one pass over libyaml's event stream, the pure-Python parser as the fallback.
+JSON: the standard library's C parser with refusing hooks, the position-keeping parser
+when the fast path has a doubt, and for positions when a message needs one."""
 
 from __future__ import annotations
 
@@ -11,14 +14,17 @@ import yaml
 
 import specgen.load
 from specgen.check import check_file
-from specgen.load import Document, LoadError, _decode, _parse_yaml
+from specgen.load import Document, LoadError, _decode, _JsonParser, _parse_json, _parse_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every spec-sized file (the hostile files over 64 KiB test limits, not syntax, and the
+# pure-Python parser takes tens of seconds on them).
+SMALL = 64 * 1024
 YAML_FILES = sorted(
     p
     for folder in ("specs", "tests/cases", "tests/cases_pytorch_only", "tests/hostile")
     for p in (ROOT / folder).rglob("*")
-    if p.suffix in (".yaml", ".yml")
+    if p.suffix in (".yaml", ".yml") and p.stat().st_size <= SMALL
 )
 
 
@@ -26,8 +32,6 @@ def _outcome(path: Path, parser: type[Any]) -> tuple[Any, ...]:
     """What the loader makes of `path` with `parser`: the document, or the error."""
     raw = path.read_bytes()
     try:
-        if len(raw) > specgen.load.MAX_FILE_BYTES:
-            return ("too large",)
         text = _decode(raw)
         document = _parse_yaml(text, parser)
     except LoadError as error:
@@ -136,3 +140,69 @@ def test_yaml_1_2_core_scalars_on_both_parsers(parser: type[Any]) -> None:
     }
     assert document.positions[("i", 2)] == specgen.load.Position(10, 11)
     assert document.key_positions[("j", "k")] == specgen.load.Position(11, 5)
+
+
+JSON_FILES = sorted(
+    p
+    for folder in ("specs", "tests/cases", "tests/cases_pytorch_only", "tests/hostile")
+    for p in (ROOT / folder).rglob("*.json")
+    if p.stat().st_size <= SMALL
+)
+
+
+def _json_outcome(text: str, fast: bool) -> tuple[Any, ...]:
+    try:
+        document = _parse_json(text) if fast else _JsonParser(text).parse()
+    except LoadError as error:
+        d = error.diagnostic
+        return ("error", d.code, d.position, d.json_path)
+    return ("ok", document.data, dict(document.positions), dict(document.key_positions))
+
+
+def _variants(text: str) -> list[str]:
+    """The file and damaged copies of it: truncated, a duplicate key, NaN, a long number,
+    a lone surrogate, deep nesting, a control character, trailing garbage."""
+    return [
+        text,
+        text[: len(text) // 2],
+        text.replace('"name"', '"name": "x", "name"', 1),
+        text.replace("1", "NaN", 1),
+        text.replace("1", "1" * 120, 1),
+        text.replace("1", "1e999", 1),
+        text.replace('"', '"\\ud800', 1),
+        text.replace('"', '"\\ud83d\\ude00', 1),
+        "[" * 70 + "]" * 70,
+        text.replace('"', '"\t', 1),
+        text + " x",
+        text.replace(
+            ":", ": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1", 1
+        ),
+    ]
+
+
+def test_json_corpus_is_collected() -> None:
+    assert len(JSON_FILES) > 10
+
+
+@pytest.mark.parametrize("path", JSON_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_fast_and_exact_json_agree(path: Path) -> None:
+    for text in _variants(_decode(path.read_bytes())):
+        assert _json_outcome(text, fast=True) == _json_outcome(text, fast=False)
+
+
+def test_fast_json_computes_no_position_until_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid JSON spec is checked without the position-keeping parser running at all."""
+    runs: list[int] = []
+    original = _JsonParser.parse
+
+    def counting(self: _JsonParser) -> Document:
+        runs.append(1)
+        return original(self)
+
+    monkeypatch.setattr(_JsonParser, "parse", counting)
+    result = check_file(ROOT / "specs" / "alexnet.json")
+    assert result.graph is not None and not result.report.diagnostics
+    assert runs == []
+    bad = ROOT / "specs" / "invalid" / "nonpositive_values.json"
+    assert check_file(bad).report.diagnostics
+    assert runs == [1]
