@@ -526,7 +526,7 @@ def test_schema_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_internal_error_exits_3_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(path: Path) -> Any:
+    def broken(*args: object) -> Any:
         raise RuntimeError("simulated bug\nTraceback (most recent call last):")
 
     monkeypatch.setattr(specgen.cli, "check_file", broken)
