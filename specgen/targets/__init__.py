@@ -9,6 +9,7 @@ from __future__ import annotations
 from specgen.diagnostics import Diagnostic
 from specgen.graph import Graph
 from specgen.targets.base import Lowered, Target, render
+from specgen.targets.guard import UnsafeSource, check_source
 from specgen.targets.keras import KerasTarget
 from specgen.targets.pytorch import PyTorchTarget
 
@@ -27,11 +28,26 @@ def target_findings(graph: Graph, target: str) -> list[Diagnostic]:
 def emit_source(
     graph: Graph, target: str, spec_file: str, spec_bytes: bytes
 ) -> tuple[str | None, list[Diagnostic]]:
-    """The module source for `target`, or None with the findings that prevent it."""
+    """The module source for `target`, or None with the findings that prevent it.
+
+    The source is checked against the target's allow-list (`check_source`) before it is
+    returned, so before anything prints or writes it; `UnsafeSource` is a bug in specgen.
+    """
     lowered = lower(graph, target, spec_file, spec_bytes)
     if lowered.findings:
         return None, lowered.findings
-    return render(target, lowered, TARGETS[target].template), []
+    source = render(target, lowered, TARGETS[target].template)
+    check_source(source, target)
+    return source, []
 
 
-__all__ = ["TARGETS", "Lowered", "Target", "emit_source", "lower", "target_findings"]
+__all__ = [
+    "TARGETS",
+    "Lowered",
+    "Target",
+    "UnsafeSource",
+    "check_source",
+    "emit_source",
+    "lower",
+    "target_findings",
+]

@@ -33,6 +33,7 @@ from typing import ClassVar
 from specgen.diagnostics import Diagnostic
 from specgen.expand import BlockUse
 from specgen.graph import Graph, Node
+from specgen.targets.guard import RESERVED_NAMES
 
 
 class Code(str):
@@ -125,7 +126,7 @@ def class_name(name: str, taken: Iterable[str] = ()) -> str:
     result = "".join(p[0].upper() + p[1:] for p in parts) or "Model"
     if result[0].isdigit():
         result = "Model" + result
-    if keyword.iskeyword(result) or result in set(taken):
+    if keyword.iskeyword(result) or result in set(taken) or result in RESERVED_NAMES:
         result += "Model"
     return identifier(result)
 
@@ -160,6 +161,9 @@ class Namespace:
         self._python = python
 
     def claim(self, wanted: str) -> str:
+        if self._python and wanted.startswith("__"):
+            # Python mangles '__x' inside a class (keywords excepted) and '__x__' is its own.
+            wanted = python_name(wanted.lstrip("_") or "value")
         name = identifier(wanted) if self._python else wanted
         candidate, n = name, 1
         while candidate in self._taken or keyword.iskeyword(candidate):
@@ -428,7 +432,9 @@ class Target:
 
     def __init__(self, graph: Graph, spec_file: str, spec_bytes: bytes) -> None:
         self.graph = graph
-        self.module = Namespace(self.module_names)
+        # Module-level definitions shadow no builtin and none of the values the emitted
+        # functions name themselves (a Keras block function's x, inputs and name).
+        self.module = Namespace(self.module_names | RESERVED_NAMES | {"x", "inputs", "name"})
         self.out = Lowered(
             name=graph.name,
             class_name=class_name(graph.name, self.module_names),
@@ -618,7 +624,9 @@ class Target:
             key = item.use.instance if isinstance(item, _Scope) and item.use else item.name  # type: ignore[union-attr]
             state.attr_of[key] = attr
         # `x` is handed out by the rule below only, never as a name of its own.
-        names = Namespace({*self.reserved, *self.module_names, *self.value_reserved()} - {"x"})
+        names = Namespace(
+            {*self.reserved, *self.module_names, *self.value_reserved(), *RESERVED_NAMES} - {"x"}
+        )
         for ref in external:
             once_first = uses[ref] == [0]
             state.input_var = state.vars[ref] = names.claim(self.input_name(top, once_first))
@@ -766,8 +774,9 @@ class Target:
             params: dict[str, Param] = {}
             claimed: dict[str, str] = {}  # what a parameter stands for -> its name
             names = Namespace(
-                {*self.reserved, *self.value_reserved(), first.input_var}
+                {*self.reserved, *self.module_names, *self.value_reserved(), first.input_var}
                 | {s.target for s in first.steps}
+                | RESERVED_NAMES
             )
             columns: list[list[str]] = [list(s.call.texts()) for s in first.steps]
             written: list[set[str]] = [set() for _ in first.steps]

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from specgen.activations import ELU_ALPHA, LEAKY_RELU_NEGATIVE_SLOPE, canonical_activation
+from specgen.diagnostics import Diagnostic
 from specgen.graph import Node
 from specgen.layers import (
     Activation,
@@ -282,6 +283,23 @@ class PyTorchTarget(Target):
                     f"a submodule named {node.name!r} (underscore names belong to nn.Module)",
                     "rename the layer without a leading underscore",
                 )
+        # A block instance is a submodule too, named by its local name: reported once, at
+        # its first layer (whose notes name the instance and where it is used).
+        reported: set[str] = set()
+        for node in self.graph.layers():
+            for use in node.origin.uses if node.origin is not None else ():
+                if use.local.startswith("_") and use.instance not in reported:
+                    reported.add(use.instance)
+                    self.out.findings.append(
+                        Diagnostic(
+                            "SG401",
+                            f"block instance {use.instance!r} ({use.block}): a submodule "
+                            f"named {use.local!r} (underscore names belong to nn.Module) "
+                            f"cannot be expressed exactly in {self.name}",
+                            hint="rename the instance without a leading underscore",
+                            json_path=node.path,
+                        )
+                    )
         return super().lower()
 
     def definition_name(self, block: str) -> str:
