@@ -21,6 +21,7 @@ express exactly is collected as an SG401 finding, never approximated.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import keyword
 import math
@@ -28,7 +29,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from specgen.diagnostics import Diagnostic
 from specgen.expand import BlockUse
@@ -884,6 +885,13 @@ def _type_of(value: object) -> str:
 
 def render(target: str, lowered: Lowered, template_name: str) -> str:
     """Lay a lowered model out with its target's template (Jinja is imported only here)."""
+    template = _environment(target).get_template(template_name)
+    return str(template.render(m=lowered, INDENT=INDENT))
+
+
+@functools.cache
+def _environment(target: str) -> Any:
+    """One Jinja environment per target and process: templates compile once."""
     import jinja2
 
     environment = jinja2.Environment(
@@ -896,8 +904,7 @@ def render(target: str, lowered: Lowered, template_name: str) -> str:
     )
     environment.filters["lit"] = literal
     environment.filters["ident"] = identifier
-    text = environment.get_template(template_name).render(m=lowered, INDENT=INDENT)
-    return text
+    return environment
 
 
 def template_dir() -> Path:
