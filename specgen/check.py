@@ -7,6 +7,7 @@ the CLI reports those as usage errors.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from specgen.diagnostics import Diagnostic, Report
 from specgen.expand import Expansion, expand
 from specgen.graph import Graph, build_graph
 from specgen.limits import DEFAULT_LIMITS, Limits
-from specgen.load import SUFFIXES, Document, load_document
+from specgen.load import SUFFIXES, Document, parse_bytes
 from specgen.spec import Spec, parse_spec
 
 
@@ -38,16 +39,35 @@ def display_path(path: Path) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-def check_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> FileResult:
+STDIN = "-"
+
+
+def check_file(
+    path: Path, limits: Limits = DEFAULT_LIMITS, *, stdin_name: str | None = None
+) -> FileResult:
+    """Check one spec file; `-` reads standard input, named `stdin_name` in messages
+    (its extension chooses JSON or YAML; YAML without one)."""
+    if str(path) == STDIN:
+        name = stdin_name or "<stdin>"
+        raw = sys.stdin.buffer.read(limits.bytes + 1)
+        syntax = SUFFIXES.get(Path(name).suffix.lower(), "yaml")
+        return check_bytes(raw, display_path(Path(name)), syntax, limits)
     shown = display_path(path)
+    if path.is_dir():
+        raise UsageProblem(f"{shown}: is a directory (give the spec files, e.g. {shown}/*.yaml)")
     if path.suffix.lower() not in SUFFIXES:
         raise UsageProblem(f"{shown}: not a spec file (expected .json, .yaml or .yml)")
-    if path.is_dir():
-        raise UsageProblem(f"{shown}: is a directory")
     try:
-        document, problem = load_document(path, limits)
+        with path.open("rb") as handle:
+            raw = handle.read(limits.bytes + 1)
     except OSError as error:
         raise UsageProblem(f"{shown}: cannot read: {error.strerror or error}") from None
+    return check_bytes(raw, shown, SUFFIXES[path.suffix.lower()], limits)
+
+
+def check_bytes(raw: bytes, shown: str, syntax: str, limits: Limits = DEFAULT_LIMITS) -> FileResult:
+    """Check a spec given as bytes; `shown` names it in messages, `syntax` is json|yaml."""
+    document, problem = parse_bytes(raw, syntax, limits)
     result = FileResult(shown, Report(shown))
     if document is None:
         assert problem is not None

@@ -18,6 +18,7 @@ import typer
 
 from specgen import __version__
 from specgen.check import (
+    STDIN,
     FileResult,
     UsageProblem,
     check_file,
@@ -43,6 +44,7 @@ app = typer.Typer(
     help="Check CNN architecture specs and emit Keras or PyTorch source from them.",
     add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -74,9 +76,22 @@ def _limits(settings: list[str] | None) -> Limits:
         _usage_exit([str(error)])
 
 
-def _check(path: Path, limits: Limits = DEFAULT_LIMITS) -> FileResult:
-    _current_spec[:] = [display_path(path)]
-    return check_file(path, limits)
+StdinNameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stdin-filename",
+        metavar="NAME",
+        help="With PATH '-': the name standard input gets in messages; its extension "
+        "chooses JSON or YAML (YAML without one).",
+    ),
+]
+
+
+def _check(
+    path: Path, limits: Limits = DEFAULT_LIMITS, stdin_name: str | None = None
+) -> FileResult:
+    _current_spec[:] = [stdin_name or "<stdin>" if str(path) == STDIN else display_path(path)]
+    return check_file(path, limits, stdin_name=stdin_name)
 
 
 def _print_version(value: bool) -> None:
@@ -111,11 +126,13 @@ def _usage_exit(messages: list[str]) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _valid_file(path: Path, *, show_warnings: bool, limits: Limits) -> FileResult:
+def _valid_file(
+    path: Path, *, show_warnings: bool, limits: Limits, stdin_name: str | None = None
+) -> FileResult:
     """The checked file, for the commands that need a valid spec (summary, emit, expand):
     a path that cannot be checked exits 2; a spec with errors is reported and exits 1."""
     try:
-        result = _check(path, limits)
+        result = _check(path, limits, stdin_name)
     except UsageProblem as problem:
         _usage_exit([str(problem)])
     if result.graph is None or result.document is None:
@@ -143,15 +160,22 @@ def validate(
         typer.Option(help="Also report what this target cannot express exactly."),
     ] = None,
     limit: LimitOption = None,
+    stdin_filename: StdinNameOption = None,
 ) -> None:
-    """Check each spec's schema and shapes; report every problem of every file."""
+    """Check each spec's schema and shapes; report every problem of every file.
+
+    A PATH that cannot be checked (missing, a directory, not a spec file) is a usage
+    error, printed first; the other files are still checked and reported; exit 2."""
     limits = _limits(limit)
+    if sum(str(p) == STDIN for p in paths) > 1:
+        _usage_exit(["'-' (standard input) can be given once"])
     results: list[FileResult] = []
     usage: list[str] = []
     for path in paths:
         try:
-            result = _check(path, limits)
+            result = _check(path, limits, stdin_filename)
         except UsageProblem as problem:
+            print(f"specgen: error: {problem}", file=sys.stderr)
             usage.append(str(problem))
             continue
         if target is not None:
@@ -160,9 +184,10 @@ def validate(
     outcomes = [
         FileOutcome(r.path, r.report.diagnostics, r.report.failed(strict=strict)) for r in results
     ]
-    VALIDATE_REPORTERS[output_format.value](outcomes, sys.stdout, sys.stderr)
+    if outcomes or not usage:
+        VALIDATE_REPORTERS[output_format.value](outcomes, sys.stdout, sys.stderr)
     if usage:
-        _usage_exit(usage)
+        raise typer.Exit(2)
     if any(o.failed for o in outcomes):
         raise typer.Exit(1)
 
@@ -174,9 +199,10 @@ def summary(
         SummaryFormat, typer.Option("--format", help="Table or JSON.")
     ] = TEXT_SUMMARY,
     limit: LimitOption = None,
+    stdin_filename: StdinNameOption = None,
 ) -> None:
     """Per-layer table: output shape, params, MACs, receptive field, resolved padding."""
-    result = _valid_file(path, show_warnings=True, limits=_limits(limit))
+    result = _valid_file(path, show_warnings=True, limits=_limits(limit), stdin_name=stdin_filename)
     assert result.graph is not None
     print(SUMMARY_RENDERERS[output_format.value](result.graph, result.path))
 
@@ -192,13 +218,16 @@ def emit(
         bool, typer.Option(help="Exit 1 with a diff if OUT differs from what would be written.")
     ] = False,
     limit: LimitOption = None,
+    stdin_filename: StdinNameOption = None,
 ) -> None:
     """Emit model source for Keras 3 or PyTorch; build_model() returns the network."""
     from specgen.emit import emit_file
 
     if check and out is None:
         _usage_exit(["--check needs -o/--out: the file to compare with"])
-    result = _valid_file(path, show_warnings=False, limits=_limits(limit))
+    result = _valid_file(
+        path, show_warnings=False, limits=_limits(limit), stdin_name=stdin_filename
+    )
     outcome = emit_file(result, target.value, out, check=check)
     for finding in locate(outcome.findings, result):
         print(format_diagnostic(finding), file=sys.stderr)
@@ -224,6 +253,7 @@ def expand(
         typer.Option("--format", help="Output syntax (default: the file's own)."),
     ] = None,
     limit: LimitOption = None,
+    stdin_filename: StdinNameOption = None,
 ) -> None:
     """Print the spec with every block expanded into plain layers (like `cpp -E`).
 
@@ -232,12 +262,13 @@ def expand(
     """
     from specgen.expand import flat_json, flat_yaml
 
-    result = _valid_file(path, show_warnings=True, limits=_limits(limit))
+    result = _valid_file(path, show_warnings=True, limits=_limits(limit), stdin_name=stdin_filename)
     assert result.document is not None
+    named = Path(stdin_filename or "-") if str(path) == STDIN else path
     syntax = (
         output_format.value
         if output_format
-        else ("json" if path.suffix.lower() == ".json" else "yaml")
+        else ("json" if named.suffix.lower() == ".json" else "yaml")
     )
     writer = flat_json if syntax == "json" else flat_yaml
     sys.stdout.write(writer(result.document.data))

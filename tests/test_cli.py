@@ -526,7 +526,7 @@ def test_schema_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_internal_error_exits_3_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(*args: object) -> Any:
+    def broken(*args: object, **kwargs: object) -> Any:
         raise RuntimeError("simulated bug\nTraceback (most recent call last):")
 
     monkeypatch.setattr(specgen.cli, "check_file", broken)
@@ -707,3 +707,73 @@ def test_invalid_corpus_summary_never_crashes(capsys: pytest.CaptureFixture[str]
         assert_no_traceback(result)
         if result.code == 1:
             assert str(path) in result.err
+
+
+# --- command-line conventions: -h, standard input, usage errors first ---------------------
+
+
+def _run_stdin(args: Sequence[str | Path], data: bytes) -> Run:
+    proc = subprocess.run(
+        [sys.executable, "-m", "specgen", *map(str, args)],
+        input=data,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def test_dash_h_is_help_everywhere() -> None:
+    for args in (["-h"], ["validate", "-h"], ["emit", "-h"], ["summary", "-h"]):
+        result = run(args)
+        assert result.code == 0, (args, result.err)
+        assert result.out.startswith("Usage: specgen"), args
+    assert "--stdin-filename" in run(["validate", "-h"]).out
+
+
+def test_stdin_is_read_with_dash_and_named_by_stdin_filename(tmp_path: Path) -> None:
+    bad = KERNEL_TOO_LARGE.encode()
+    plain = _run_stdin(["validate", "-"], bad)
+    assert plain.code == 1
+    assert plain.err.startswith("<stdin>:7:45: error[SG201]")
+    named = _run_stdin(["validate", "--stdin-filename", "models/net.yaml", "-"], bad)
+    assert named.err.startswith("models/net.yaml:7:45: error[SG201]")
+    # The name's extension chooses the syntax: JSON rules (no YAML comments) for .json.
+    yaml_only = b"# a YAML comment\n" + (SPECS / "cifar10_cnn.yaml").read_bytes()
+    as_json = _run_stdin(["validate", "--stdin-filename", "net.json", "-"], yaml_only)
+    assert as_json.code == 1 and "error[SG001]" in as_json.err
+    assert _run_stdin(["validate", "-"], yaml_only).code == 0
+
+
+def test_stdin_works_for_summary_emit_and_expand() -> None:
+    spec = CIFAR.read_bytes()
+    summary = _run_stdin(["summary", "--format", "json", "-"], spec)
+    assert summary.code == 0 and json.loads(summary.out)["path"] == "<stdin>"
+    emitted = _run_stdin(["emit", "--target", "pytorch", "-"], spec)
+    assert emitted.code == 0 and "def build_model()" in emitted.out
+    expanded = _run_stdin(["expand", "--format", "json", "-"], spec)
+    assert expanded.code == 0 and json.loads(expanded.out)["name"] == "cifar10_cnn"
+
+
+def test_stdin_can_be_given_once() -> None:
+    result = _run_stdin(["validate", "-", "-"], CIFAR.read_bytes())
+    assert result.code == 2
+    assert "'-' (standard input) can be given once" in result.err
+
+
+def test_usage_errors_come_first_and_are_never_counted_as_checked(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    alone = run(["validate", missing])
+    assert alone.code == 2
+    assert alone.err.splitlines() == [
+        f"specgen: error: {missing}: cannot read: No such file or directory"
+    ]
+    assert "checked" not in alone.err + alone.out
+    mixed = run(["validate", CIFAR, missing])
+    lines = mixed.err.splitlines()
+    assert lines[0] == f"specgen: error: {missing}: cannot read: No such file or directory"
+    assert lines[-1].startswith("specgen: 1 file checked")
+    directory = run(["validate", SPECS])
+    assert directory.code == 2
+    assert "is a directory (give the spec files" in directory.err
+    assert "checked" not in directory.err
