@@ -23,8 +23,10 @@ import difflib
 import json
 import keyword
 import re
-from collections.abc import Iterator
+from collections import ChainMap
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from typing import Any
 
 from specgen.diagnostics import Diagnostic, JsonPath, Position, Severity, show_value
@@ -37,6 +39,13 @@ MAX_EXPANDED_LAYERS = DEFAULT_LIMITS.layers  # the default; `--limit layers=N` c
 MAX_BLOCK_DEPTH = 32
 MAX_REPEAT = MAX_EXPANDED_LAYERS
 MAX_NAME = 40  # as specgen.layers.base.MAX_NAME: the expanded names are layer names
+# A hint or message lists at most this many names (a file may define thousands).
+MAX_LISTED = 20
+# The did-you-mean searches of one file compare at most this many candidates in all
+# (half a second in the worst case): thousands of misspelt names among thousands of
+# blocks or parameters would otherwise cost their product. Past it, hints fall back
+# to their listing; a real file's few typos never get near it.
+HINT_BUDGET = 5_000
 
 USE_KEYS = ("block", "name", "repeat", "with", "inputs")
 BLOCK_KEYS = ("params", "layers")
@@ -53,7 +62,7 @@ class BlockUse:
     instance: str  # the expanded instance name, e.g. 'stage1_2'
     local: str  # the instance's name inside its parent (the part after the parent's prefix)
     path: JsonPath  # the use's mapping in the file
-    bindings: tuple[tuple[str, Any], ...]  # every parameter's value, in `params` order
+    bindings: ParamValues  # every parameter's value, in `params` order
     # Positions are looked up when a message needs one: a JSON file computes its
     # line/column table only then (specgen.load.LazyJsonPositions).
     document: Document | None = field(default=None, compare=False, repr=False)
@@ -187,6 +196,11 @@ class _Block:
     params: dict[str, tuple[Any, JsonPath]]  # name -> (default or None, path of the default)
     layers: list[Any]
     broken: bool = False
+    # Built once, shared by every use: a use costs what its `with:` holds, not what the
+    # block declares (a block of 10,000 parameters used 10,000 times stays linear).
+    defaults: dict[str, _Binding] = field(default_factory=dict)
+    required: list[str] = field(default_factory=list)  # parameters whose default is null
+    order: dict[str, int] = field(default_factory=dict)  # parameter -> its place in params
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +209,42 @@ class _Binding:
     source: JsonPath  # where the value is written in the file
 
 
-def _suggest(word: str, choices: list[str]) -> str | None:
+class ParamValues(Mapping[str, Any]):
+    """Every parameter's value for one block use, in `params` order: a view of the use's
+    own `with:` entries over the block's shared defaults, not a copy per use."""
+
+    __slots__ = ("_bindings", "_order")
+
+    def __init__(self, bindings: ChainMap[str, _Binding], order: Mapping[str, int]) -> None:
+        self._bindings = bindings
+        self._order = order
+
+    def __getitem__(self, name: str) -> Any:
+        return self._bindings[name].value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bindings)
+
+    def __len__(self) -> int:
+        return len(self._bindings)
+
+    def __repr__(self) -> str:
+        return f"ParamValues({dict(self)!r})"
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.items()))
+
+    @property
+    def given(self) -> Collection[str]:
+        """The parameters this use gives a value (the others keep their defaults)."""
+        return self._bindings.maps[0].keys()
+
+    def position(self, name: str) -> int:
+        """The parameter's place in the block's `params`."""
+        return self._order[name]
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str | None:
     found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return found[0] if found else None
 
@@ -206,9 +255,19 @@ def _hint(word: str, choices: list[str], otherwise: str, *, prefix: str = "") ->
     return f"did you mean {prefix + fix!r}?" if fix else otherwise
 
 
-def _listing(label: str, choices: list[str], empty: str) -> str:
-    """``label: a, b, c``, or `empty` when there is nothing to list."""
-    return f"{label}: " + ", ".join(choices) if choices else empty
+def _listing(label: str, choices: Collection[str], empty: str) -> str:
+    """``label: a, b, c``, or `empty` when there is nothing to list; past `MAX_LISTED`
+    names, how many more."""
+    if not choices:
+        return empty
+    return f"{label}: " + _names(choices, len(choices), quote=False)
+
+
+def _names(names: Iterable[str], total: int, *, quote: bool = True) -> str:
+    """``'a', 'b', 'c'`` of `total` names: at most `MAX_LISTED`, then ``and 7 more``."""
+    shown = [repr(n) if quote else n for n in islice(names, MAX_LISTED)]
+    more = total - len(shown)
+    return ", ".join(shown) + (f", and {more} more" if more > 0 else "")
 
 
 def _is_use(item: object) -> bool:
@@ -233,6 +292,41 @@ class _Expander:
         self.instance_names_used: set[str] = set()
         # Explicit top-level layer names so far, which an instance name must not repeat.
         self.top_names: set[str] = set()
+        # Did-you-mean answers per (pool of names, word), within `HINT_BUDGET`; the
+        # listings that stand in for them are built once per pool.
+        self.suggestions: dict[tuple[str, str], str | None] = {}
+        self.hint_budget = HINT_BUDGET
+        self.listings: dict[str, str] = {}
+
+    def hint(
+        self,
+        pool: str,
+        word: str,
+        choices: Iterable[str],
+        size: int,
+        otherwise: Callable[[], str],
+        *,
+        prefix: str = "",
+    ) -> str:
+        """``did you mean 'x'?`` for a close choice among the `size` `choices`, else
+        `otherwise()`. `pool` names the choices: the same pool always holds the same
+        names (a block's parameters), or more of them later (its layers so far)."""
+        key = (pool, word)
+        if key not in self.suggestions:
+            fix = None
+            if size <= self.hint_budget:
+                self.hint_budget -= size
+                fix = _suggest(word, choices)
+            self.suggestions[key] = fix
+        fix = self.suggestions[key]
+        return f"did you mean {prefix + fix!r}?" if fix else otherwise()
+
+    def listing(
+        self, pool: str, label: str, choices: Callable[[], Collection[str]], empty: str
+    ) -> str:
+        if pool not in self.listings:
+            self.listings[pool] = _listing(label, choices(), empty)
+        return self.listings[pool]
 
     # -- reporting
 
@@ -326,6 +420,10 @@ class _Expander:
                     )
                     block.broken = True
                 block.params[param] = (default, (*path, "params", param))
+                block.defaults[param] = _Binding(default, (*path, "params", param))
+                block.order[param] = len(block.order)
+                if default is None:
+                    block.required.append(param)
             layers = definition.get("layers")
             if "layers" not in definition:
                 self.report("SG101", f"block {name!r}: missing required key 'layers'", path)
@@ -405,7 +503,9 @@ class _Expander:
 
     # -- counting (before anything is built)
 
-    def count(self, items: list[Any], bindings: dict[str, _Binding], memo: dict[str, int]) -> int:
+    def count(
+        self, items: list[Any], bindings: Mapping[str, _Binding], memo: dict[str, int]
+    ) -> int:
         """How many layers `items` expand to; repeats multiply, they are never unrolled."""
         total = 0
         for item in items:
@@ -419,7 +519,9 @@ class _Expander:
             repeat = self.resolve(item.get("repeat", 1), bindings)
             times = repeat if type(repeat) is int and 1 <= repeat <= self.max_layers else 1
             inner = self.use_bindings(block, item.get("with"), bindings)
-            key = block.name + repr(sorted((k, repr(v.value)) for k, v in inner.items()))
+            # The defaults are the block's own: the values the use gives decide the count.
+            given = inner.maps[0].items()
+            key = block.name + repr(sorted((k, repr(v.value)) for k, v in given))
             if key not in memo:
                 memo[key] = self.count(block.layers, inner, memo)
             total += times * memo[key]
@@ -446,7 +548,7 @@ class _Expander:
 
     # -- substitution
 
-    def resolve(self, value: Any, bindings: dict[str, _Binding]) -> Any:
+    def resolve(self, value: Any, bindings: Mapping[str, _Binding]) -> Any:
         """A value with every ``$param`` string replaced (errors are reported elsewhere)."""
         if isinstance(value, str) and value.startswith("$") and value[1:] in bindings:
             return bindings[value[1:]].value
@@ -459,7 +561,7 @@ class _Expander:
     def substitute(
         self,
         value: Any,
-        bindings: dict[str, _Binding],
+        bindings: Mapping[str, _Binding],
         path: JsonPath,
         flat: JsonPath | None,
         scope: _Scope,
@@ -477,15 +579,23 @@ class _Expander:
                 if flat is not None:
                     record[flat] = binding.source
                 return binding.value, True
-            known = sorted(bindings)
+            pool = f"params:{scope.block}"  # every use of a block binds the same names
+            params = self.blocks[scope.block].params
             self.report(
                 "SG112",
                 f"unknown parameter {value!r} in block {scope.block!r}",
                 path,
-                hint=_hint(
+                hint=self.hint(
+                    pool,
                     name,
-                    known,
-                    _listing("parameters", known, "the block has no params"),
+                    params,
+                    len(params),
+                    lambda: self.listing(
+                        "sorted " + pool,
+                        "parameters",
+                        lambda: sorted(params),
+                        "the block has no params",
+                    ),
                     prefix="$",
                 ),
                 uses=scope.uses,
@@ -510,24 +620,23 @@ class _Expander:
         return value, True
 
     def use_bindings(
-        self, block: _Block, given: Any, outer: dict[str, _Binding], path: JsonPath = ()
-    ) -> dict[str, _Binding]:
-        """Every parameter's value for one use: `with:` entries over the defaults.
+        self, block: _Block, given: Any, outer: Mapping[str, _Binding], path: JsonPath = ()
+    ) -> ChainMap[str, _Binding]:
+        """Every parameter's value for one use: `with:` entries over the defaults (a view
+        of both, in `params` order; unknown entries are reported by `check_with`).
 
         A value that is exactly ``$outer_param`` keeps the outer value's source, so a
         diagnostic points at where the number is really written."""
         given = given if isinstance(given, dict) else {}
         bindings = {}
-        for name, (default, default_path) in block.params.items():
-            if name in given:
-                value = given[name]
-                source: JsonPath = (*path, "with", name)
-                if isinstance(value, str) and value.startswith("$") and value[1:] in outer:
-                    source = outer[value[1:]].source
-                bindings[name] = _Binding(self.resolve(value, outer), source)
-            else:
-                bindings[name] = _Binding(default, default_path)
-        return bindings
+        for name, value in given.items():
+            if name not in block.params:
+                continue
+            source: JsonPath = (*path, "with", name)
+            if isinstance(value, str) and value.startswith("$") and value[1:] in outer:
+                source = outer[value[1:]].source
+            bindings[name] = _Binding(self.resolve(value, outer), source)
+        return ChainMap(bindings, block.defaults)
 
     # -- expansion
 
@@ -672,6 +781,7 @@ class _Expander:
             self.origins.append(Origin(path, scope.uses, document=self.doc))
             return
         bindings = self.use_bindings(block, item.get("with"), scope.bindings, path)
+        values = ParamValues(bindings, block.order)
         refs = use.get("inputs")
         input_source: JsonPath | None = None
         if refs is not None:
@@ -682,7 +792,7 @@ class _Expander:
                 instance=full,
                 local=local,
                 path=path,
-                bindings=tuple((k, b.value) for k, b in bindings.items()),
+                bindings=values,
                 document=self.doc,
             )
             inner = _Scope(
@@ -723,12 +833,19 @@ class _Expander:
             return None
         block = self.blocks.get(name)
         if block is None:
-            known = sorted(self.blocks)
             self.report(
                 "SG111",
                 f"{label}: no block named {name!r}",
                 (*path, "block"),
-                hint=_hint(name, known, _listing("blocks", known, "define it under 'blocks:'")),
+                hint=self.hint(
+                    "blocks",
+                    name,
+                    self.blocks,
+                    len(self.blocks),
+                    lambda: self.listing(
+                        "blocks", "blocks", lambda: sorted(self.blocks), "define it under 'blocks:'"
+                    ),
+                ),
                 uses=scope.uses,
             )
             return None
@@ -749,26 +866,36 @@ class _Expander:
             )
             return False
         ok = True
-        params = list(block.params)
+        pool = f"params:{block.name}"
         for key in given:
             if key not in block.params:
                 self.report(
                     "SG112",
                     f"{label}: block {block.name!r} has no parameter {key!r}",
                     (*path, "with", key),
-                    hint=_hint(key, params, _listing("parameters", params, "it takes none")),
+                    hint=self.hint(
+                        pool,
+                        key,
+                        block.params,
+                        len(block.params),
+                        lambda: self.listing(
+                            pool, "parameters", lambda: block.params.keys(), "it takes none"
+                        ),
+                    ),
                     key=True,
                     uses=scope.uses,
                 )
                 ok = False
-        missing = [
-            p for p, (default, _) in block.params.items() if default is None and p not in given
-        ]
-        if missing:
+        # Only as many required names as the message shows are looked for: a use of a
+        # block with thousands of required parameters costs what the use writes.
+        given_required = sum(1 for p in given if p in block.params and block.params[p][0] is None)
+        absent = len(block.required) - given_required
+        if absent:
+            missing = (p for p in block.required if p not in given)
             self.report(
                 "SG112",
                 f"{label}: missing required parameter(s) of block {block.name!r}: "
-                + ", ".join(repr(m) for m in missing),
+                + _names(missing, absent),
                 path,
                 hint="give them under 'with:'; a parameter whose default is null is required",
                 uses=scope.uses,
@@ -822,10 +949,12 @@ class _Expander:
             "SG108",
             f"{label}: input {name!r} is not a layer of block {scope.block!r} before it",
             path,
-            hint=_hint(
+            hint=self.hint(
+                f"locals:{scope.block}",  # in block order: the same names in every use
                 name,
-                [INPUT, *locals_],
-                "inside a block, name 'input' or an earlier layer of the same block",
+                chain((INPUT,), locals_),
+                1 + len(locals_),
+                lambda: "inside a block, name 'input' or an earlier layer of the same block",
             ),
             uses=scope.uses,
         )
@@ -1023,7 +1152,7 @@ class _Scope:
     block: str  # '' at the top level
     prefix: str  # expanded instance name; '' at the top level
     uses: tuple[BlockUse, ...]
-    bindings: dict[str, _Binding]
+    bindings: Mapping[str, _Binding]
     input_name: str  # the flat name that `input` means here
     input_source: JsonPath | None = None  # where the use names its input, if it does
 

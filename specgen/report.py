@@ -235,6 +235,32 @@ def _rows(graph: Graph) -> list[tuple[str, str, Node | None]]:
     return rows
 
 
+# The Inputs column is at most this wide: a longer list goes on over the lines below, so
+# that a merge of a thousand inputs does not widen every row of the table.
+INPUTS_WIDTH = 60
+
+
+def _wrap(text: str, width: int = INPUTS_WIDTH) -> list[str]:
+    """A comma-separated list of names as lines of at most `width` characters (a single
+    longer name keeps its own line).
+
+    >>> _wrap("conv_a, conv_b, conv_c", 16)
+    ['conv_a, conv_b,', 'conv_c']
+    """
+    if len(text) <= width:
+        return [text]
+    lines: list[str] = []
+    line = ""
+    for name in text.split(", "):
+        joined = f"{line}, {name}" if line else name
+        if line and len(joined) + 1 > width:  # + 1: the comma that ends the line
+            lines.append(line + ",")
+            line = name
+        else:
+            line = joined
+    return [*lines, line]
+
+
 def summary_text(graph: Graph, path: str) -> str:
     graph_columns = not graph.is_chain()
     columns = (
@@ -246,10 +272,11 @@ def summary_text(graph: Graph, path: str) -> str:
             rows.append((label, *[""] * (len(columns) - 1)))
             continue
         rf = n.receptive_field
+        wrapped = _wrap(inputs) if graph_columns else [inputs]
         rows.append(
             (
                 label,
-                *([inputs] if graph_columns else []),
+                *([wrapped[0]] if graph_columns else []),
                 _shape(n.output),
                 f"{n.total_params:,}",
                 f"{n.macs:,}",
@@ -259,6 +286,7 @@ def summary_text(graph: Graph, path: str) -> str:
                 _padding(n),
             )
         )
+        rows += [("", more, *[""] * (len(columns) - 2)) for more in wrapped[1:]]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     numeric = {3, 4} if graph_columns else {2, 3}
 

@@ -26,7 +26,7 @@ import hashlib
 import keyword
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -157,9 +157,14 @@ class Namespace:
     With ``python=False`` a name need not be an identifier (Keras layer-name suffixes).
     """
 
-    def __init__(self, reserved: Iterable[str], *, python: bool = True) -> None:
+    def __init__(
+        self, reserved: Iterable[str], *, python: bool = True, also: Container[str] = ()
+    ) -> None:
         self._taken = set(reserved)
         self._python = python
+        # Names taken elsewhere and looked up there, not copied: the module's definitions,
+        # which every scope must avoid (a copy per scope would cost blocks * instances).
+        self._also = also
 
     def claim(self, wanted: str) -> str:
         if self._python and wanted.startswith("__"):
@@ -167,7 +172,7 @@ class Namespace:
             wanted = python_name(wanted.lstrip("_") or "value")
         name = identifier(wanted) if self._python else wanted
         candidate, n = name, 1
-        while candidate in self._taken or keyword.iskeyword(candidate):
+        while candidate in self._taken or candidate in self._also or keyword.iskeyword(candidate):
             candidate = f"{name}_{n}"
             n += 1
         self._taken.add(candidate)
@@ -446,6 +451,8 @@ class Target:
         self.module.claim(self.out.class_name)
         self.instances: dict[str, list[_Instance]] = {}  # block -> instances, in order
         self.definition_names: dict[str, list[str]] = {}  # block -> one name per variant
+        self.defined: set[str] = set()  # every name in `definition_names`
+        self.value_extra: set[str] = set()  # `value_reserved` beyond the definitions
         self.state: _Lowering | None = None
 
     # callee -> keyword -> the framework's own default: an argument equal to it is left
@@ -551,6 +558,8 @@ class Target:
         root = self.scopes()
         for block in self._blocks_inner_first(root):
             self.definition_names[block] = [self.module.claim(self.definition_name(block))]
+            self.defined.update(self.definition_names[block])
+        self.value_extra = self.value_reserved() - self.defined
         model = self.lower_scope(root, top=True)
         for block in self._blocks_inner_first(root):
             self._unify(block, self.instances[block])
@@ -579,7 +588,8 @@ class Target:
             return below + 1
 
         visit(root)
-        return sorted(height, key=lambda b: (height[b], list(height).index(b)))
+        seen = {b: i for i, b in enumerate(height)}  # first seen first, among equals
+        return sorted(height, key=lambda b: (height[b], seen[b]))
 
     # --- one scope -----------------------------------------------------------------------
 
@@ -625,8 +635,11 @@ class Target:
             key = item.use.instance if isinstance(item, _Scope) and item.use else item.name  # type: ignore[union-attr]
             state.attr_of[key] = attr
         # `x` is handed out by the rule below only, never as a name of its own.
+        # (`value_reserved`, as `defined` plus `value_extra`: no copy of every definition
+        # name per scope.)
         names = Namespace(
-            {*self.reserved, *self.module_names, *self.value_reserved(), *RESERVED_NAMES} - {"x"}
+            {*self.reserved, *self.module_names, *self.value_extra, *RESERVED_NAMES} - {"x"},
+            also=self.defined if "x" not in self.defined else self.defined - {"x"},
         )
         for ref in external:
             once_first = uses[ref] == [0]
@@ -747,6 +760,7 @@ class Target:
         names = self.definition_names[block]
         while len(names) < number:
             names.append(self.module.claim(f"{names[0]}{len(names) + 1}"))
+            self.defined.add(names[-1])
         return names[number - 1]
 
     def signature_of(self, definition: Definition) -> str:
@@ -775,13 +789,15 @@ class Target:
             params: dict[str, Param] = {}
             claimed: dict[str, str] = {}  # what a parameter stands for -> its name
             names = Namespace(
-                {*self.reserved, *self.module_names, *self.value_reserved(), first.input_var}
+                {*self.reserved, *self.module_names, *self.value_extra, first.input_var}
                 | {s.target for s in first.steps}
-                | RESERVED_NAMES
+                | RESERVED_NAMES,
+                also=self.defined,
             )
             columns: list[list[str]] = [list(s.call.texts()) for s in first.steps]
             written: list[set[str]] = [set() for _ in first.steps]
             per_instance: list[dict[str, tuple[str, object]]] = [{} for _ in group]
+            index: _ParamIndex | None = None  # built when some argument differs
             for i, step in enumerate(first.steps):
                 texts = [inst.lowering.steps[i].call.texts() for inst in group]
                 raws = [inst.lowering.steps[i].call.raw for inst in group]
@@ -790,7 +806,8 @@ class Target:
                     if len(set(values)) == 1:
                         continue
                     column = [r[j] if j < len(r) else None for r in raws]
-                    meaning, pair = self._meaning(group, column, step, key)
+                    index = index or _ParamIndex(group)
+                    meaning, pair = self._meaning(group, column, step, key, index)
                     if meaning not in claimed:
                         claimed[meaning] = names.claim(python_name(meaning.split(":")[-1]))
                     name = claimed[meaning]
@@ -832,17 +849,15 @@ class Target:
 
     @staticmethod
     def _meaning(
-        group: list[_Instance], column: list[object], step: Step, key: str
+        group: list[_Instance], column: list[object], step: Step, key: str, index: _ParamIndex
     ) -> tuple[str, bool]:
         """What one differing argument stands for, to name its parameter: a block
         parameter of equal value (``pair``: written ``(p, p)``), else the block's input
         channels, else the argument itself (``conv1_stride``)."""
-        for param, _ in group[0].use.bindings:
-            values = [dict(inst.use.bindings)[param] for inst in group]
-            if all(_same(v, c) for v, c in zip(values, column, strict=True)):
-                return f"param:{param}", False
-            if all(type(v) is int and c == (v, v) for v, c in zip(values, column, strict=True)):
-                return f"param:{param}", True
+        found = index.find(column)
+        if found is not None:
+            param, pair = found
+            return f"param:{param}", pair
         if all(
             type(v) is int and v == inst.input_shape[-1]
             for v, inst in zip(column, group, strict=True)
@@ -850,6 +865,62 @@ class Target:
             return "in_channels", False
         argument = key.lstrip("#") if not key.startswith("#") else f"arg{key[1:]}"
         return f"slot:{step.attr}_{argument}", False
+
+
+class _ParamIndex:
+    """The block parameters of a group of instances, by their values across the group,
+    so that the parameter behind a differing argument is one lookup away (a scan of every
+    parameter for every argument would cost parameters * arguments * instances).
+
+    Only parameters that some instance sets under ``with:`` can differ between instances;
+    the first `LIMIT` of them (in ``params`` order) are indexed, each under its values
+    compared as `_same` compares them and, for int parameters, as ``(v, v)`` pairs.
+    """
+
+    LIMIT = 64
+
+    def __init__(self, group: list[_Instance]) -> None:
+        first = group[0].use.bindings
+        given = {p for inst in group for p in inst.use.bindings.given}
+        self.plain: dict[object, tuple[int, str]] = {}
+        self.pairs: dict[object, tuple[int, str]] = {}
+        for param in sorted(given, key=first.position)[: self.LIMIT]:
+            values = [inst.use.bindings[param] for inst in group]
+            at = (first.position(param), param)
+            key = _value_key(values)
+            if key is not None:
+                self.plain.setdefault(key, at)
+            if all(type(v) is int for v in values):
+                self.pairs.setdefault(tuple((v, v) for v in values), at)
+
+    def find(self, column: list[object]) -> tuple[str, bool] | None:
+        """The first parameter (in ``params`` order) equal to `column` in every instance,
+        and whether it is equal as a pair."""
+        plain = self.plain.get(_value_key(column) or ())
+        try:
+            pair = self.pairs.get(tuple(column))
+        except TypeError:  # an unhashable value is no int pair
+            pair = None
+        if plain is not None and (pair is None or plain <= pair):
+            return plain[1], False
+        return (pair[1], True) if pair is not None else None
+
+
+def _value_key(values: list[object]) -> tuple[object, ...] | None:
+    """A key under which values are equal exactly when `_same` holds: types count, and a
+    spec list equals an emitted tuple. None for a value no emitted argument can equal."""
+
+    def key(value: object) -> object:
+        if isinstance(value, list | tuple):
+            return (list, tuple(key(v) for v in value))
+        return (type(value), value)
+
+    result = tuple(key(v) for v in values)
+    try:
+        hash(result)
+    except TypeError:  # a mapping: emitted arguments are never mappings
+        return None
+    return result
 
 
 def _same(value: object, raw: object) -> bool:
