@@ -194,9 +194,9 @@ class _Pass:
         self.suggester = Suggester()
 
     def did_you_mean(
-        self, ref: str, choices: Callable[[], list[str]], fallback: str | None = None
+        self, ref: str, choices: Callable[[], list[str]], size: int, fallback: str | None = None
     ) -> str:
-        close = self.suggester.closest(ref, choices)
+        close = self.suggester.closest(ref, choices, size)
         if close:
             return f"did you mean {close!r}?"
         return fallback or "use 'input' or the name of an earlier layer"
@@ -292,7 +292,7 @@ def wiring_pass(state: _Pass, first: dict[str, int]) -> list[list[str] | None]:
                 hint = "a layer can only take inputs from layers before it"
             else:
                 problem = f"input {ref!r} is not a layer name"
-                hint = state.did_you_mean(ref, partial(_earlier, names, index))
+                hint = state.did_you_mean(ref, partial(_earlier, names, index), index + 1)
             state.report(index, ("inputs", k), "SG108", problem, hint=hint)
         if ok and not layer.min_inputs <= len(refs) <= (layer.max_inputs or len(refs)):
             state.report(
@@ -428,7 +428,7 @@ def output_pass(state: _Pass, first: dict[str, int]) -> list[str] | None:
         elif ref not in first:
             code, problem = "SG108", f"outputs: {ref!r} is not a layer name"
             hint = state.did_you_mean(
-                ref, lambda: names, "list the names of layers (or block instances)"
+                ref, lambda: names, len(names), "list the names of layers (or block instances)"
             )
         seen.add(ref)
         if problem is not None:

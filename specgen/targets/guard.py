@@ -36,6 +36,7 @@ internal error (exit 3), before anything is printed or written.
 from __future__ import annotations
 
 import ast
+import gc
 import math
 import re
 from dataclasses import dataclass
@@ -295,12 +296,18 @@ class _Checker:
         for number, line_text in enumerate(self.source.split("\n", 2)[:2], start=1):
             if _CODING.match(line_text):
                 raise UnsafeSource(self.target, "text", number, "an encoding declaration")
+        # The cyclic collector would rescan the growing tree: quadratic in the file's size.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             tree = ast.parse(self.source)
         except (SyntaxError, ValueError) as error:
             raise UnsafeSource(
                 self.target, "text", getattr(error, "lineno", 0) or 0, f"does not parse: {error}"
             ) from None
+        finally:
+            if collecting:
+                gc.enable()
         self.collect(tree)
         self.module(tree)
 
