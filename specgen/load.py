@@ -481,12 +481,17 @@ def _parse_yaml(
 ) -> Document:
     """One pass over the parser's event stream: values and positions are built as the
     events arrive, with every rule checked on the way (no second parse, no recursion)."""
-    loader = (parser or YAML_PARSER)(text)
+    loader_class = parser or YAML_PARSER
+    loader = loader_class(text)
     try:
         return _YamlBuilder(max_values).build(loader)
     except yaml.MarkedYAMLError as error:
         problem = error.problem or "invalid YAML"
-        if "maximum nesting depth" in problem:  # libyaml's own cap, hit while scanning ahead
+        if "maximum nesting depth" in problem and loader_class is not yaml.SafeLoader:
+            # libyaml's own cap (1,000 levels), hit while it scans ahead of our count: the
+            # pure-Python parser stops at our cap, so the finding points at level 65.
+            return _parse_yaml(text, yaml.SafeLoader, max_values=max_values)
+        if "maximum nesting depth" in problem:
             raise LoadError(
                 "SG005",
                 f"nesting deeper than {MAX_DEPTH} levels",

@@ -178,6 +178,10 @@ class Namespace:
         self._taken.add(candidate)
         return candidate
 
+    def reserve(self, name: str) -> None:
+        """Keep `name` from being handed out from now on."""
+        self._taken.add(name)
+
 
 @dataclass(frozen=True, slots=True)
 class Call:
@@ -646,6 +650,10 @@ class Target:
             state.input_var = state.vars[ref] = names.claim(self.input_name(top, once_first))
         if not external:
             state.input_var = names.claim(self.input_name(top, False))
+        # From here on `x` only flows from one item to the next: a layer named `x` whose
+        # value is read later must not be held in it (the next flowing value would
+        # overwrite it, and a merge would read the wrong tensor).
+        names.reserve("x")
         for value, index in produced.items():
             # Used once, by the very next item: it flows on as `x`. (An input held in `x`
             # is read only by the first item, so `x` is free again after it.)
