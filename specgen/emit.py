@@ -47,15 +47,20 @@ def emit_file(result: FileResult, target: str, out: Path | None, *, check: bool)
             )
             outcome.exit_code = 1
         return outcome
+    destination = Path(os.path.realpath(out)) if out.is_symlink() else out
+    if destination.exists() and not destination.is_file():
+        outcome.usage_error = f"{out}: not a regular file; specgen writes only regular files"
+        return outcome
     try:
-        write_atomically(out, source)
+        write_atomically(destination, source)
     except OSError as error:
         outcome.usage_error = f"{out}: cannot write: {error.strerror or error}"
     return outcome
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename it over `path`.
+    """Write via a temporary file in the same folder and rename it over `path` (a regular
+    file or none; a symlink is resolved by the caller, so the link stays a link).
 
     Readers see the old file or the new one, never half of either; on any error the
     old file is untouched and the temporary file is removed.
