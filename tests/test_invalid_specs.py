@@ -1,20 +1,38 @@
-"""The spec corpus: every broken spec in specs/invalid reports exactly the expected errors,
+"""The spec corpus: every broken spec in specs/invalid reports exactly the expected findings,
 at the expected positions, and every example spec in specs/ is valid.
 
-Each position in `EXPECTED` was checked by eye against the file: it points at the offending
-value (or key, for unknown and duplicate keys; or the layer's mapping, for a missing key and
-for a shape rule that concerns the whole layer). A changed position is a visible change for
+The corpus works like the JSON-Schema test suite: each case is a file plus every finding
+it must produce, as (code, line, column), errors and warnings alike (SG3xx codes are
+warnings, every other code an error). Each case runs twice: through `check_file`, and
+through the command line (`specgen validate --format json --strict FILE`, in-process per
+file and once in a real process for the whole corpus). Every code of the registry
+(`specgen.diagnostics.CODES`) has at least one case, so a new code without a case fails
+`test_every_code_has_a_corpus_case`. Codes that only a target reports (SG4xx) have their
+cases in specs/invalid/targets, run with ``--target``; they are valid specs otherwise.
+
+Each position was checked by eye against the file: it points at the offending value (or
+key, for unknown and duplicate keys; or the layer's mapping, for a missing key and for a
+shape rule that concerns the whole layer). A changed position is a visible change for
 users and editors (compiler-style ``path:line:col``), so it must be deliberate.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import specgen.cli
 from specgen.check import check_file
-from specgen.diagnostics import Diagnostic, Severity
+from specgen.diagnostics import CODES, Diagnostic, Severity
 from specgen.graph import Graph
 from specgen.load import SUFFIXES
 
@@ -125,7 +143,8 @@ EXPECTED: dict[str, list[tuple[str, int, int]]] = {
     "outputs_unknown_layer.yaml": [("SG108", 9, 19)],  # 'feature' in outputs: [logits, feature]
     "unused_branch.yaml": [("SG110", 7, 5)],  # the mapping of the layer 'side'
     # Blocks: definitions and uses (SG111-SG115), and mistakes inside expanded blocks
-    "block_unknown.yaml": [("SG111", 12, 13)],  # block: basci (also warns SG302: 'basic' unused)
+    # block: basci, and so the block 'basic' is never used (SG302, at its key)
+    "block_unknown.yaml": [("SG302", 6, 3), ("SG111", 12, 13)],
     "block_unknown_param.yaml": [("SG112", 9, 45)],  # $filtres, on the block's own line
     "block_with_unknown_key.yaml": [("SG112", 12, 53)],  # the key strides under with:
     "block_missing_required_param.yaml": [("SG112", 12, 5)],  # the use's mapping: no with:
@@ -154,20 +173,39 @@ EXPECTED: dict[str, list[tuple[str, int, int]]] = {
     ],
     # 'same', output_padding 0 on W and kernel 4: (H - 1)*S columns (TensorFlow refuses it)
     "conv2d_transpose_same_even_kernel_output_padding_0.yaml": [("SG104", 7, 110)],
-    # BUG in specgen (these three fail until it is fixed; the entries say what SHOULD happen).
-    # An unknown name in a top-level block use's inputs: it should be reported at the use's
-    # entry 'stme' in inputs: [stme] (12:43, $.layers[1].inputs[0], no note); specgen reports
-    # it at the block's first layer (8:9, $.blocks.basic.layers[0].inputs, a key that is not
-    # in the file) with a note 'in block ... used as stage1'.
+    # Mistakes found by the graph pass or a block use's own keys, reported at the use:
+    # an unknown name in a top-level use's inputs, at the entry 'stme' (no note) ...
     "block_use_inputs_unknown.yaml": [("SG108", 12, 43)],
-    # repeat: $depth inside a block, depth: 0 given by the use: should point at the 0 in
-    # with: {depth: 0} (14:48), as for any value that came from a parameter; specgen points
-    # at '$depth' in the block (12:43).
+    # ... repeat: $depth inside a block with depth: 0 given by the use, at the 0 in
+    # with: {depth: 0}, as for any value that came from a parameter ...
     "block_param_repeat_error.yaml": [("SG104", 14, 48)],
-    # 'layers:' left null next to 'blocks:': should be SG103 at the null (9:8), as without
-    # blocks; specgen crashes (TypeError in expand.check_nesting -> exit 3).
-    "blocks_layers_null.yaml": [("SG103", 9, 8)],
+    # ... and 'layers:' left null next to 'blocks:', at the null (it crashed with exit 3
+    # once); the block is then unused, a warning.
+    "blocks_layers_null.yaml": [("SG302", 6, 3), ("SG103", 9, 8)],
+    # Reading the file: nesting and encoding (the large hostile files are in tests/hostile)
+    "nesting_too_deep.json": [("SG005", 7, 69)],  # the 66th nested collection
+    "invalid_utf8.yaml": [("SG007", 4, 37)],  # the Latin-1 byte 0xe9 in a comment
+    # Resource limits: a tensor of 34 billion elements, at the layer's mapping
+    "tensor_too_large.yaml": [("SG211", 7, 5)],
+    # Warnings: the only finding of these files (they fail with --strict only)
+    "pool_drops_rows.yaml": [("SG301", 6, 35)],  # pool_size 2 on 7x7 drops a row
+    "block_unused.yaml": [("SG302", 6, 3)],  # the key of the block 'spare'
 }
+
+# Specs that one target cannot express (SG4xx), in specs/invalid/targets: file -> (the
+# target, every finding of `validate --strict --target TARGET`). They are valid specs, and
+# valid for the other target.
+TARGET_EXPECTED: dict[str, tuple[str, list[tuple[str, int, int]]]] = {
+    # explicit pooling padding that 'same' does not resolve to: at the layer's mapping
+    "keras_pool_explicit_padding.yaml": ("keras", [("SG401", 7, 5)]),
+    "keras_conv2d_stride_with_dilation.yaml": ("keras", [("SG401", 6, 69)]),  # dilation: 2
+    # forward, _hidden and training as layer names: at each layer's mapping
+    "pytorch_reserved_names.yaml": (
+        "pytorch",
+        [("SG401", 6, 5), ("SG401", 7, 5), ("SG401", 8, 5)],
+    ),
+}
+TARGETS = ("keras", "pytorch")
 
 # Total parameters (trainable and not) of the example specs, as Keras' count_params().
 TOTAL_PARAMS = {
@@ -199,7 +237,15 @@ def diagnose(path: Path) -> list[Diagnostic]:
     return _run(path)[0]
 
 
-def _errors(diagnostics: list[Diagnostic]) -> set[tuple[str, int | None, int | None]]:
+Finding = tuple[str, int | None, int | None]
+
+
+def severity_of(code: str) -> str:
+    """SG3xx codes are warnings; every other code is an error."""
+    return "warning" if code.startswith("SG3") else "error"
+
+
+def _findings(diagnostics: list[Diagnostic]) -> set[Finding]:
     return {
         (
             d.code,
@@ -207,19 +253,21 @@ def _errors(diagnostics: list[Diagnostic]) -> set[tuple[str, int | None, int | N
             d.position.column if d.position else None,
         )
         for d in diagnostics
-        if d.severity is Severity.ERROR
     }
 
 
+def _show(diagnostics: list[Diagnostic]) -> str:
+    return "\n".join(f"{d.severity.value} {d.code} {d.position}: {d.message}" for d in diagnostics)
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_invalid_spec_reports_exactly_the_expected_errors(name: str) -> None:
-    path = INVALID / name
-    diagnostics = diagnose(path)
-    assert _errors(diagnostics) == set(EXPECTED[name]), "\n".join(
-        f"{d.code} {d.position}: {d.message}" for d in diagnostics
-    )
-    # Each expected error is reported once, not once per validation pass.
-    assert len([d for d in diagnostics if d.severity is Severity.ERROR]) == len(EXPECTED[name])
+def test_invalid_spec_reports_exactly_the_expected_findings(name: str) -> None:
+    diagnostics = diagnose(INVALID / name)
+    assert _findings(diagnostics) == set(EXPECTED[name]), _show(diagnostics)
+    # Each expected finding is reported once, not once per validation pass.
+    assert len(diagnostics) == len(EXPECTED[name]), _show(diagnostics)
+    for d in diagnostics:
+        assert d.severity.value == severity_of(d.code), _show([d])
 
 
 def test_every_invalid_spec_has_expectations() -> None:
@@ -227,6 +275,114 @@ def test_every_invalid_spec_has_expectations() -> None:
     assert files, f"no spec files in {INVALID}"
     assert files - EXPECTED.keys() == set(), "add the new files to EXPECTED"
     assert EXPECTED.keys() - files == set(), "EXPECTED lists files that do not exist"
+    targets = {p.name for p in (INVALID / "targets").iterdir() if p.is_file()}
+    assert targets == TARGET_EXPECTED.keys(), "specs/invalid/targets and TARGET_EXPECTED differ"
+    assert {target for target, _ in TARGET_EXPECTED.values()} <= set(TARGETS)
+
+
+def test_every_code_has_a_corpus_case() -> None:
+    """A new diagnostic code needs a case here (a file and its expected findings)."""
+    covered = {code for found in EXPECTED.values() for code, _, _ in found}
+    covered |= {code for _, found in TARGET_EXPECTED.values() for code, _, _ in found}
+    missing = sorted(CODES.keys() - covered)
+    assert missing == [], f"no corpus case for {missing}: add a file to specs/invalid"
+
+
+# --- through the command line ---------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _cli(args: list[str]) -> tuple[int, str, str]:
+    """`specgen.cli.main` in this process, with its output captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            specgen.cli.main(args)
+        except SystemExit as done:
+            code = done.code
+        else:  # pragma: no cover - main always exits
+            code = 0
+    return (0 if code is None else int(code)), out.getvalue(), err.getvalue()
+
+
+def _json_findings(file: dict[str, Any]) -> set[Finding]:
+    """The findings of one file of `validate --format json`; checks their severity."""
+    found = set()
+    for d in file["diagnostics"]:
+        assert d["severity"] == severity_of(d["code"]), d
+        found.add((d["code"], d["line"], d["column"]))
+    return found
+
+
+def _validate_json(args: list[str]) -> tuple[int, dict[str, Any]]:
+    code, out, err = _cli(["validate", "--format", "json", "--strict", *args])
+    assert "Traceback" not in err
+    return code, json.loads(out, parse_constant=_reject_constant)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_spec_through_the_cli(name: str) -> None:
+    code, payload = _validate_json([str(INVALID / name)])
+    assert code == 1
+    [file] = payload["files"]
+    assert file["valid"] is False
+    assert _json_findings(file) == set(EXPECTED[name])
+    assert len(file["diagnostics"]) == len(EXPECTED[name])
+
+
+def test_invalid_corpus_through_the_real_program() -> None:
+    """The whole corpus in one real process: `specgen validate --format json --strict`."""
+    names = sorted(EXPECTED)
+    script = shutil.which("specgen", path=str(Path(sys.executable).parent))
+    assert script is not None, "the specgen console script is not installed next to python"
+    proc = subprocess.run(
+        [script, "validate", "--format", "json", "--strict", *(str(INVALID / n) for n in names)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    payload = json.loads(proc.stdout, parse_constant=_reject_constant)
+    assert [Path(f["path"]).name for f in payload["files"]] == names
+    got = {Path(f["path"]).name: _json_findings(f) for f in payload["files"]}
+    assert got == {name: set(EXPECTED[name]) for name in names}
+
+
+@pytest.mark.parametrize("name", sorted(TARGET_EXPECTED))
+def test_target_case_through_the_cli(name: str) -> None:
+    path = str(INVALID / "targets" / name)
+    target, expected = TARGET_EXPECTED[name]
+    code, payload = _validate_json(["--target", target, path])
+    assert code == 1
+    [file] = payload["files"]
+    assert _json_findings(file) == set(expected)
+    assert len(file["diagnostics"]) == len(expected)
+    # Without the target, and for the other one, it is a valid spec.
+    assert _validate_json([path])[0] == 0
+    for other in set(TARGETS) - {target}:
+        assert _validate_json(["--target", other, path])[0] == 0
+
+
+@pytest.mark.parametrize("name", sorted(TARGET_EXPECTED))
+def test_target_case_emits_nothing(name: str, tmp_path: Path) -> None:
+    """`emit` reports the same findings, writes nothing and leaves no temporary file."""
+    target, expected = TARGET_EXPECTED[name]
+    out = tmp_path / "model.py"
+    code, stdout, stderr = _cli(
+        ["emit", str(INVALID / "targets" / name), "--target", target, "-o", str(out)]
+    )
+    assert code == 1
+    assert stdout == ""
+    assert list(tmp_path.iterdir()) == []
+    shown = {(m["code"], int(m["line"]), int(m["col"])) for m in re.finditer(_FINDING_LINE, stderr)}
+    assert shown == set(expected), stderr
+
+
+_FINDING_LINE = re.compile(r"^.+?:(?P<line>\d+):(?P<col>\d+): \w+\[(?P<code>SG\d+)\]", re.M)
 
 
 @pytest.mark.parametrize("path", _spec_files(SPECS), ids=lambda p: p.name)
