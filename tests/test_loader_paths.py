@@ -181,7 +181,7 @@ def _variants(text: str) -> list[str]:
 
 
 def test_json_corpus_is_collected() -> None:
-    assert len(JSON_FILES) > 10
+    assert len(JSON_FILES) >= 5
 
 
 @pytest.mark.parametrize("path", JSON_FILES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -45,7 +45,9 @@ def test_every_layer_type_is_exercised_by_a_case_file() -> None:
 
 
 def test_case_files_are_named_after_what_they_test() -> None:
+    # fuzz_*: networks the differential test found (tests/test_differential.py).
     prefixes = {*LAYER_TYPES, "graph", "block", "activation", "conv", "batch_norm", "flatten"}
+    prefixes.add("fuzz")
     unnamed = [p.name for p in CASES if not any(p.stem.startswith(x) for x in prefixes)]
     assert unnamed == []
 
