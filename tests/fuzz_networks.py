@@ -983,12 +983,14 @@ class Generator:
         names = instance_names(item)
         assert names is not None
         out = None
+        same_as_output = self.output_names(block)
         for local, (shape, named) in zip(names, shapes, strict=True):
             out = Value(local, shape, item, uses=1)
             scope.values.append(out)
             if scope.depth == 0:  # inner layers are readable from the top level only
                 for inner, inner_shape in named.items():
-                    scope.values.append(Value(f"{local}_{inner}", inner_shape, item, uses=1))
+                    if inner not in same_as_output:  # `outputs` may not name a layer twice
+                        scope.values.append(Value(f"{local}_{inner}", inner_shape, item, uses=1))
         assert out is not None
         out.uses = 0
         if repeat > 1 and style == "plain" and self.chance(2):
@@ -998,6 +1000,18 @@ class Generator:
         self.tag("block_use")
         if repeat > 1:
             self.tag(f"block_repeat:{style}")
+
+    def output_names(self, block: Block) -> set[str]:
+        """The names below an instance that stand for its output, its last layer (the
+        last layer's own name, and a nested instance's names for its output)."""
+        last = block.items[-1]
+        if "block" not in last:
+            return {last["name"]} if "name" in last else set()
+        names = instance_names(last)
+        if names is None:
+            return set()
+        inner = self.output_names(self.blocks[last["block"]])
+        return {names[-1], *(f"{names[-1]}_{n}" for n in inner)}
 
     def other_value(self, kind: tuple[str, str], old: Any) -> Any:
         """Another value for a block parameter (`simulate` tells whether it fits)."""
