@@ -65,6 +65,10 @@ CODES: dict[str, str] = {
     # SG3xx: warnings (fail `validate` only with --strict)
     "SG301": "a pooling window silently drops rows or columns of its input",
     "SG302": "a block is defined but never used",
+    "SG303": "Keras target: TensorFlow's CPU conv2d is reported to miscompute this geometry "
+    "(one input channel, stride [1, > 1], output width 1)",
+    "SG304": "Keras target: Keras' TensorFlow backend adds these broadcasting inputs along "
+    "the wrong axis at some batch sizes",
     # SG4xx: what a target cannot express exactly (emit, validate --target)
     "SG401": "the target framework cannot express this layer exactly",
 }

@@ -27,7 +27,7 @@ def emit_file(result: FileResult, target: str, out: Path | None, *, check: bool)
     source, findings = emit_source(result.graph, target, result.path, result.document.raw)
     if source is None:
         return EmitOutcome(findings=findings, exit_code=1)
-    outcome = EmitOutcome(source=source)
+    outcome = EmitOutcome(source=source, findings=findings)  # warnings: printed, exit 0
     if out is None:
         return outcome
     if check:

@@ -17,11 +17,11 @@ nesting, ``{i}`` names, instance names as inputs). For each network:
    every layer's output and every model output agree in float32.
 
 Values that two known upstream bugs make wrong on TensorFlow are not compared, and
-nothing computed from them: TensorFlow's CPU conv2d with one input channel and strides
-[1, > 1] (`_tf_conv_bug`, or a Keras-target SG3xx warning), and Keras' ``ops.add``
-taking ``tf.nn.bias_add`` for broadcasting ``add``/``average`` merges at some batch sizes
-(`_keras_bias_add_bug`; tests/cases/fuzz_broadcast_add_average.yaml). Nor are values that
-overflow float32 (a random chain of multiplies).
+nothing computed from them: the layers the Keras target warns about, TensorFlow's CPU
+conv2d with one input channel and strides [1, > 1] (SG303), and Keras' ``ops.add``
+taking ``tf.nn.bias_add`` for broadcasting ``add``/``average`` merges at the batch sizes
+SG304 names (tests/cases/fuzz_broadcast_add_average.yaml). The warnings themselves must
+be exactly those. Nor are values that overflow float32 (a random chain of multiplies).
 
 On a failure Hypothesis shrinks the network and prints it as a spec file (YAML): commit
 it as tests/cases/fuzz_<what>.yaml.
@@ -67,9 +67,10 @@ from specgen.activations import ACTIVATION_NAMES
 from specgen.check import check_file
 from specgen.diagnostics import Severity
 from specgen.expand import flat_json, flat_yaml
-from specgen.graph import Graph, Node
+from specgen.graph import Graph
 from specgen.layers import LAYER_TYPES
 from specgen.targets import emit_source, lower, target_findings
+from specgen.targets.framework_bugs import keras_bias_add_batches, tensorflow_conv2d_bug
 from specgen.transfer import counted_buffers
 
 
@@ -288,46 +289,6 @@ def _randomize_torch(model: torch.nn.Module, seed: int) -> None:
                 fan_in = int(np.prod(tensor.shape[1:])) if tensor.ndim > 1 else 4
                 scale = (1.0 / fan_in) ** 0.5 if leaf == "weight" else 0.5
                 tensor.copy_(scale * torch.randn(tensor.shape, generator=generator))
-
-
-def _tf_conv_bug(node: Node) -> bool:
-    """TensorFlow 2.21's CPU conv2d computes garbage for one input channel, vertical
-    stride 1, horizontal stride > 1, output width 1, output height >= 2 and kernel width
-    >= 2 (reported separately; the Keras target warns about it)."""
-    if node.kind != "conv2d":
-        return False
-    layer = node.layer
-    channels = node.input_shapes[0][2]
-    return (
-        channels == 1
-        and layer.stride[0] == 1  # type: ignore[union-attr]
-        and layer.stride[1] > 1  # type: ignore[union-attr]
-        and node.output[1] == 1
-        and node.output[0] >= 2
-        and layer.kernel_size[1] >= 2  # type: ignore[union-attr]
-    )
-
-
-def _keras_bias_add_bug(node: Node, batch: int) -> bool:
-    """Keras >= 3.7 on TensorFlow (keras-team/keras PR #20386): ``keras.ops.add(x1, x2)``
-    takes ``tf.nn.bias_add`` whenever x2 has one axis > 1 (batch included) equal to x1's
-    axis 1 or last axis, so ``Add`` and ``Average`` of broadcasting inputs are wrong when
-    that axis is not the one bias_add adds along: ``[H, W, C] + [1, 1, 1]`` with a batch
-    of C or H, ``[H, W, C] + [1, W, 1]`` with batch 1 and W == C, ... This replays the
-    merge layer's pairwise ``ops.add`` and tells whether a step takes that wrong path."""
-    if node.kind not in ("add", "average"):
-        return False
-    shapes = [(batch, *shape) for shape in node.input_shapes]
-    x1 = shapes[0]
-    for x2 in shapes[1:]:
-        big = [a for a, n in enumerate(x2) if n > 1]
-        out = tuple(max(a, b) for a, b in zip(x1, x2, strict=True))
-        if len(big) == 1 and x2[big[0]] in (x1[1], x1[-1]):
-            axis = len(x1) - 1 if x1[-1] == x2[big[0]] else 1
-            if out != x1 or big[0] != axis:
-                return True
-        x1 = out
-    return False
 
 
 def _downstream(graph: Graph, roots: set[str]) -> set[str]:
@@ -560,25 +521,33 @@ def _run(net: Any, directory: Path) -> None:
     refused += target_findings(graph, "pytorch")
     if refused:
         raise Discrepancy("a target refused a valid network", [str(d) for d in refused])
-    # The TensorFlow conv2d bug: no Keras values downstream of such a layer are compared.
-    tf_bug = {node.name for node in nodes if _tf_conv_bug(node)}
+    # Known framework bugs (the Keras target's SG303 and SG304 warnings): no Keras values
+    # downstream of a warned layer are compared, for SG304 at the batch sizes it names.
+    conv_bug = {node.name for node in nodes if tensorflow_conv2d_bug(node)}
     warned = {
-        node.name
+        d.code
         for node in nodes
         for d in keras_findings
         if d.severity is Severity.WARNING and tuple(d.json_path[: len(node.path)]) == node.path
     }
-    known = tf_bug | warned
     skip = {}
     for batch in BATCHES:
-        add_bug = {node.name for node in nodes if _keras_bias_add_bug(node, batch)}
-        skip[batch] = _downstream(graph, known | add_bug)
+        add_bug = {node.name for node in nodes if batch in keras_bias_add_batches(node)}
+        skip[batch] = _downstream(graph, conv_bug | add_bug)
         if not STATS.failing and add_bug:
             STATS.counts[f"keras_bias_add_bug_batch{batch}"] += 1
     if not STATS.failing and any(skip.values()):
-        STATS.counts["tf_conv_bug_geometry"] += bool(tf_bug)
-        STATS.counts["keras_target_warnings"] += bool(warned)
+        STATS.counts["tf_conv_bug_geometry"] += bool(conv_bug)
         STATS.counts["keras_values_partly_skipped"] += 1
+    if not STATS.failing:
+        STATS.counts["keras_target_warnings"] += bool(warned)
+    expected_warnings = {"SG303"} if conv_bug else set()
+    if any(keras_bias_add_batches(node) for node in nodes):
+        expected_warnings.add("SG304")
+    if warned != expected_warnings:
+        raise Discrepancy(
+            "Keras-target warnings", [f"{sorted(warned)} != {sorted(expected_warnings)}"]
+        )
 
     sources = {}
     for target in ("keras", "pytorch"):

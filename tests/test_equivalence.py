@@ -127,6 +127,13 @@ def _last_steps(graph: Graph, target: str) -> dict[str, str]:
     return last
 
 
+# (case file, target) -> the warnings emitting it gives (SG304: broadcasting add/average
+# on Keras' TensorFlow backend, wrong at batch sizes 1, 3 and 4, not at this file's 2).
+KNOWN_BUG_WARNINGS = {
+    ("fuzz_broadcast_add_average.yaml", "keras"): ["SG304", "SG304", "SG304"],
+}
+
+
 def _build(path: Path, directory: Path) -> Built:
     result = check_file(path)
     assert result.report.errors == [], [str(d) for d in result.report.errors]
@@ -135,7 +142,10 @@ def _build(path: Path, directory: Path) -> Built:
     files = {}
     for target in ("keras", "pytorch"):
         source, findings = emit_source(graph, target, str(path), raw)
-        assert findings == [], [str(d) for d in findings]
+        # The Keras target's known-bug warnings only, where a case pins the bug's
+        # neighbourhood: the batch size here keeps clear of the warned ones.
+        warned = [d.code for d in findings]
+        assert warned == KNOWN_BUG_WARNINGS.get((path.name, target), []), warned
         assert source is not None
         out = directory / f"{path.stem}_{path.suffix[1:]}_{target}.py"
         out.write_text(source, encoding="utf-8")

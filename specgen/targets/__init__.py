@@ -6,7 +6,7 @@ the CLI's ``--target`` choices derive from.
 
 from __future__ import annotations
 
-from specgen.diagnostics import Diagnostic
+from specgen.diagnostics import Diagnostic, Severity
 from specgen.graph import Graph
 from specgen.targets.base import Lowered, Target, render
 from specgen.targets.guard import UnsafeSource, check_source
@@ -28,17 +28,18 @@ def target_findings(graph: Graph, target: str) -> list[Diagnostic]:
 def emit_source(
     graph: Graph, target: str, spec_file: str, spec_bytes: bytes
 ) -> tuple[str | None, list[Diagnostic]]:
-    """The module source for `target`, or None with the findings that prevent it.
+    """The module source for `target` and its warnings, or None with the findings
+    that prevent it.
 
     The source is checked against the target's allow-list (`check_source`) before it is
     returned, so before anything prints or writes it; `UnsafeSource` is a bug in specgen.
     """
     lowered = lower(graph, target, spec_file, spec_bytes)
-    if lowered.findings:
+    if any(d.severity is Severity.ERROR for d in lowered.findings):
         return None, lowered.findings
     source = render(target, lowered, TARGETS[target].template)
     check_source(source, target)
-    return source, []
+    return source, lowered.findings  # warnings only
 
 
 __all__ = [

@@ -16,7 +16,8 @@ right away, flows on as ``x``; anything used later or more than once is named.
 Every value that reaches the source passes through `literal` (typed: ints, finite
 floats, bools, None, strings, tuples of those) or `identifier` (checked against the
 identifier grammar), so nothing in a spec can become code. What a target cannot
-express exactly is collected as an SG401 finding, never approximated.
+express exactly is collected as an SG401 finding, never approximated; what a framework is
+known to compute wrongly is a warning (`warn`), and the source is still emitted.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from specgen.diagnostics import Diagnostic
+from specgen.diagnostics import Diagnostic, Severity
 from specgen.expand import BlockUse
 from specgen.graph import Graph, Node
 from specgen.targets.guard import RESERVED_NAMES
@@ -499,6 +500,20 @@ class Target:
                 "SG401",
                 f"layer {node.name!r} ({node.kind}): {feature} cannot be expressed exactly "
                 f"in {self.name}",
+                hint=hint,
+                json_path=(*node.path, field) if written else node.path,
+            )
+        )
+
+    def warn(self, node: Node, code: str, message: str, hint: str, *, field: str = "") -> None:
+        """A warning about the emitted code (a known framework bug): the source is still
+        emitted; `validate --target --strict` fails on it."""
+        written = field and node.layer is not None and field in node.layer.model_fields_set
+        self.out.findings.append(
+            Diagnostic(
+                code,
+                f"layer {node.name!r} ({node.kind}): {message}",
+                severity=Severity.WARNING,
                 hint=hint,
                 json_path=(*node.path, field) if written else node.path,
             )

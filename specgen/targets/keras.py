@@ -47,6 +47,13 @@ from specgen.targets.base import (
     identifier,
     literal,
 )
+from specgen.targets.framework_bugs import (
+    KERAS_BIAS_ADD_BUG,
+    TENSORFLOW_CONV2D_BUG,
+    conv2d_bug_rewrite,
+    keras_bias_add_batches,
+    tensorflow_conv2d_bug,
+)
 
 # Activations whose Keras string form takes no parameter that could differ from PyTorch.
 _FUSABLE = {"relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "hard_sigmoid", "hard_swish"}
@@ -244,6 +251,16 @@ class KerasTarget(Target):
                 field="dilation",
             )
             return
+        if tensorflow_conv2d_bug(node):
+            self.warn(
+                node,
+                "SG303",
+                f"{TENSORFLOW_CONV2D_BUG}'s CPU conv2d is reported to return wrong values "
+                "(off by up to 1e15 or NaN, changing between calls) for one input channel, "
+                "stride [1, > 1], output width 1, output height >= 2 and kernel width >= 2",
+                conv2d_bug_rewrite(node).hint(),
+                field="stride",
+            )
         self._convolution(node, "layers.Conv2D", layer.filters, groups=layer.groups)
 
     def _convolution(self, node: Node, keras_class: str, *args: object, **extra: object) -> None:
@@ -368,7 +385,25 @@ class KerasTarget(Target):
         step.as_list = True  # Keras merge layers take a list of tensors
 
     def lower_add(self, node: Node) -> None:
+        self._bias_add_bug(node)
         self._merge(node, "layers.Add")
+
+    def _bias_add_bug(self, node: Node) -> None:
+        batches = keras_bias_add_batches(node)
+        if batches:
+            shapes = " and ".join(str(list(shape)) for shape in node.input_shapes)
+            sizes = " or ".join(map(str, batches))
+            self.warn(
+                node,
+                "SG304",
+                f"{KERAS_BIAS_ADD_BUG} adds {shapes} along the wrong axis at batch size "
+                f"{sizes} (keras.ops.add takes tf.nn.bias_add for an input with one axis "
+                "larger than 1)",
+                "give the smaller input a second axis larger than 1, or its full shape "
+                "(an upsample2d, say), run the model on Keras' JAX or PyTorch "
+                "backend, or avoid these batch sizes",
+                field="inputs",
+            )
 
     def lower_subtract(self, node: Node) -> None:
         self._merge(node, "layers.Subtract")
@@ -377,6 +412,7 @@ class KerasTarget(Target):
         self._merge(node, "layers.Multiply")
 
     def lower_average(self, node: Node) -> None:
+        self._bias_add_bug(node)
         self._merge(node, "layers.Average")
 
     def lower_maximum(self, node: Node) -> None:
