@@ -72,6 +72,9 @@ def check_bytes(raw: bytes, shown: str, syntax: str, limits: Limits = DEFAULT_LI
     if document is None:
         assert problem is not None
         result.report.add(problem)
+    elif (over := _too_many_layers(document, limits)) is not None:
+        result.document = document
+        result.report.add(replace(over, position=document.locate(over.json_path)))
     else:
         expansion = expand(document, shown, limits)
         result.report.extend(expansion.diagnostics)
@@ -93,6 +96,24 @@ def check_bytes(raw: bytes, shown: str, syntax: str, limits: Limits = DEFAULT_LI
         key=lambda d: (d.position.line, d.position.column) if d.position else (0, 0),
     )
     return result
+
+
+def _too_many_layers(flat: Document, limits: Limits) -> Diagnostic | None:
+    """SG211 before block expansion, the schema and the shape pass for a spec that lists
+    more layers than `limits.layers` (each item is at least one layer; what blocks add is
+    counted by the expansion, SG114): checking them all first would make the limit's own
+    cost unbounded. Nothing else in the file is reported."""
+    data = flat.data
+    layers = data.get("layers") if isinstance(data, dict) else None
+    if not isinstance(layers, list) or len(layers) <= limits.layers:
+        return None
+    return Diagnostic(
+        "SG211",
+        f"the spec has {len(layers):,} layers, over the limit of {limits.layers:,} "
+        "(nothing else in the file was checked)",
+        hint="if the network is meant to be this large, raise the limit: --limit layers=N",
+        json_path=("layers", limits.layers),
+    )
 
 
 def _fold_instances(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

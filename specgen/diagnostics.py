@@ -94,6 +94,8 @@ def format_json_path(path: JsonPath) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif len(part) > MAX_KEY_IN_PATH:  # a hostile key: cut, so no longer a real path
+            out += f"[{shorten(repr(part), MAX_KEY_IN_PATH)}]"
         elif part.isidentifier():
             out += f".{part}"
         else:
@@ -116,6 +118,32 @@ class Diagnostic:
     def __post_init__(self) -> None:
         if self.code not in CODES:  # a typo here is a bug in specgen, catch it in tests
             raise ValueError(f"undocumented diagnostic code {self.code!r}")
+        # What a file says is quoted in messages; a 100,000-character name must not make
+        # a 100,000-character line. Every text is cut in the middle past `MAX_TEXT`.
+        if len(self.message) > MAX_TEXT:
+            object.__setattr__(self, "message", shorten(self.message))
+        if self.hint is not None and len(self.hint) > MAX_TEXT:
+            object.__setattr__(self, "hint", shorten(self.hint))
+        if any(len(note) > MAX_TEXT for note in self.notes):
+            object.__setattr__(self, "notes", tuple(shorten(note) for note in self.notes))
+
+
+MAX_TEXT = 1_000  # characters of a message, a hint or a note
+MAX_KEY_IN_PATH = 100  # characters of one key in a shown JSON path
+
+
+def shorten(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` cut in the middle to at most `limit` characters, saying how much is cut.
+
+    >>> shorten("a" * 50 + "b" * 50, 40)
+    'aaaaaaaaaa … 84 characters cut … bbbbbb'
+    """
+    if len(text) <= limit:
+        return text
+    keep = max(limit - len(f" … {len(text):,} characters cut … "), 0)
+    head, tail = keep * 2 // 3, keep - keep * 2 // 3
+    cut = len(text) - head - tail
+    return f"{text[:head]} … {cut:,} characters cut … {text[len(text) - tail :]}"
 
 
 @dataclass(slots=True)

@@ -11,11 +11,12 @@ back as a `Diagnostic`, never as an exception.
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 import re
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,22 @@ _WS = " \t\n\r"
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scan_string(text: str, opening: int) -> tuple[str, int] | None:
+    """The string opening at `opening` and the offset after it, by the C scanner, when it
+    is valid (no control character, bad escape or lone surrogate); None otherwise, and the
+    exact loop then finds and places the problem."""
+    try:
+        value, end = json.decoder.scanstring(text, opening + 1, True)  # type: ignore[attr-defined]
+    except ValueError:
+        return None
+    if _SURROGATE.search(value):
+        return None
+    return value, end
+
+
 class _JsonParser:
     def __init__(self, text: str, max_values: int = MAX_NODES) -> None:
         self.text = text
@@ -197,14 +214,11 @@ class _JsonParser:
         return self.doc
 
     def value(self, path: JsonPath, depth: int) -> Any:
-        if depth > MAX_DEPTH:
-            raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", code="SG005")
-        self.nodes += 1
-        if self.nodes > self.max_values:
-            error = self.fail(f"more than {self.max_values} values", code="SG005")
-            error.diagnostic = replace(error.diagnostic, hint=VALUES_HINT)
-            raise error
         self.skip_ws()
+        problem = _limit_problem(depth, self.nodes + 1, self.max_values)
+        if problem is not None:
+            raise LoadError(*problem[:2], self.position(self.i), hint=problem[2])
+        self.nodes += 1
         self.positions.offsets[path] = self.i
         if self.i >= len(self.text):
             raise self.fail("unexpected end of file: expected a value")
@@ -256,6 +270,11 @@ class _JsonParser:
                 self.i += 1
                 return parts[0] if len(parts) == 1 else "".join(parts)
             if char == "\\":
+                if len(parts) == 1:  # the first escape: the C scanner may take the rest
+                    fast = _scan_string(text, opening)
+                    if fast is not None:
+                        value, self.i = fast
+                        return value
                 parts.append(self.escape())
                 continue
             raise self.fail("control character in string: escape it")
@@ -350,21 +369,45 @@ class _Doubt(Exception):
 
 
 class LazyJsonPositions(Mapping[JsonPath, Position]):
-    """The positions of a JSON file, found by the position-keeping parser the first time
-    one is asked for. A valid file read for `validate` usually never asks."""
+    """The positions of a JSON file the fast path read, found only when asked for. A
+    valid file read for `validate` usually never asks.
+
+    The first few questions are answered by walking down the path with the C parser
+    skipping every value beside it (`_walk`: linear, at C speed); a file that asks for
+    more (many findings) is parsed once by the position-keeping parser instead, so many
+    questions never cost a walk each."""
+
+    WALKS = 8  # questions answered by walking before the whole file is parsed
 
     def __init__(self, text: str, max_values: int, keys: bool) -> None:
         self._text, self._max_values, self._keys = text, max_values, keys
         self._found: Mapping[JsonPath, Position] | None = None
+        self._walked: dict[JsonPath, Position | None] = {}
+        self._lines = OffsetPositions(text)
 
     def _positions(self) -> Mapping[JsonPath, Position]:
         if self._found is None:
-            document = _JsonParser(self._text, self._max_values).parse()
-            self._found = document.key_positions if self._keys else document.positions
+            values, keys = _index(self._text)
+            self._lines.offsets = keys if self._keys else values
+            self._found = self._lines
         return self._found
 
+    def _lookup(self, path: JsonPath) -> Position | None:
+        if self._found is not None:
+            return self._found.get(path)
+        if path not in self._walked:
+            if len(self._walked) >= self.WALKS:
+                return self._positions().get(path)
+            found = _walk(self._text, path)
+            offset = None if found is None else found[1] if self._keys else found[0]
+            self._walked[path] = None if offset is None else self._lines.position(offset)
+        return self._walked[path]
+
     def __getitem__(self, path: JsonPath) -> Position:
-        return self._positions()[path]
+        found = self._lookup(path)
+        if found is None:
+            raise KeyError(path)
+        return found
 
     def __iter__(self) -> Iterator[JsonPath]:
         return iter(self._positions())
@@ -373,14 +416,122 @@ class LazyJsonPositions(Mapping[JsonPath, Position]):
         return len(self._positions())
 
     def __contains__(self, path: object) -> bool:
-        return path in self._positions()
+        return isinstance(path, tuple) and self._lookup(path) is not None
+
+
+_SKIP = json.JSONDecoder()
+_SCAN = json.scanner.make_scanner(_SKIP)  # type: ignore[arg-type]  # C: (value, end) at i
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _index(text: str) -> tuple[dict[JsonPath, int], dict[JsonPath, int]]:
+    """The offset of every value and key in valid JSON `text` (one the fast path read),
+    as the position-keeping parser records them, with scalars skipped by the C scanner."""
+    values: dict[JsonPath, int] = {}
+    keys: dict[JsonPath, int] = {}
+    stack: list[tuple[JsonPath, bool]] = []  # open containers: (path, is a mapping)
+    counts: list[int] = []  # items so far in each open container
+
+    def ws(i: int) -> int:
+        match = _JSON_WS.match(text, i)
+        assert match is not None
+        return match.end()
+
+    def key_at(i: int, parent: JsonPath) -> tuple[JsonPath, int]:
+        key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+        path = (*parent, key)
+        return path, ws(ws(i) + 1)  # past the ':'
+
+    path: JsonPath = ()
+    i = ws(0)
+    while True:
+        values[path] = i
+        char = text[i]
+        if char in "{[" and text[ws(i + 1)] not in "}]":
+            i = ws(i + 1)
+            stack.append((path, char == "{"))
+            counts.append(0)
+            if char == "{":
+                start = i
+                path, i = key_at(i, path)
+                keys[path] = start
+            else:
+                path = (*path, 0)
+            continue
+        i = ws(i + 1) + 1 if char in "{[" else _SCAN(text, i)[1]  # an empty one, a scalar
+        while True:  # after a value: the next item, or close containers
+            i = ws(i)
+            if not stack:
+                return values, keys
+            parent, mapping = stack[-1]
+            if text[i] == ",":
+                i = ws(i + 1)
+                counts[-1] += 1
+                if mapping:
+                    start = i
+                    path, i = key_at(i, parent)
+                    keys[path] = start
+                else:
+                    path = (*parent, counts[-1])
+                break
+            i += 1  # '}' or ']'
+            stack.pop()
+            counts.pop()
+
+
+def _walk(text: str, path: JsonPath) -> tuple[int, int | None] | None:
+    """The offsets of the value at `path` in valid JSON `text` (one the fast path read:
+    no duplicate keys) and of its key (None for an array element or the root), or None
+    where the path does not exist. Values beside the path are skipped by the C parser."""
+
+    def ws(i: int) -> int:
+        match = _JSON_WS.match(text, i)
+        assert match is not None
+        return match.end()
+
+    i, key_at = ws(0), None
+    for part in path:
+        if i >= len(text):
+            return None
+        if text[i] == "{" and isinstance(part, str):
+            i = ws(i + 1)
+            while text[i] == '"':
+                key_start = i
+                key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+                i = ws(ws(i) + 1)  # the ':'
+                if key == part:
+                    key_at = key_start
+                    break
+                i = ws(_SKIP.raw_decode(text, i)[1])
+                if text[i] != ",":
+                    return None
+                i = ws(i + 1)
+            else:
+                return None
+        elif text[i] == "[" and isinstance(part, int) and part >= 0:
+            i = ws(i + 1)
+            if text[i] == "]":
+                return None
+            for _ in range(part):
+                i = _SCAN(text, i)[1]
+                if text[i] != ",":
+                    i = ws(i)
+                    if text[i] != ",":
+                        return None
+                i += 1
+                if text[i] in " \t\n\r":
+                    i = ws(i)
+            key_at = None
+        else:
+            return None
+    return i, key_at
 
 
 def _parse_json(text: str, max_values: int = MAX_NODES) -> Document:
     """The standard library's C parser, with hooks that refuse what a spec may not hold,
     when it can vouch for the text; the exact, position-keeping parser otherwise (which
     then reports the problem where it is). Both give the same values for any text the
-    fast path accepts; positions come from the exact parser when first needed."""
+    fast path accepts; positions are found when first needed (`LazyJsonPositions`)."""
     try:
         data = _fast_json(text, max_values)
     except (_Doubt, ValueError, RecursionError):
@@ -403,10 +554,9 @@ def _refuse_constant(name: str) -> Any:
     raise _Doubt(name)
 
 
-def _checked_int(literal: str) -> int:
-    if len(literal) > MAX_NUMBER_CHARS:
-        raise _Doubt("long number")
-    return int(literal)
+# A number literal over the cap (or a string holding such a run of characters: the exact
+# parser then decides). Ints are parsed by the C parser itself, without a hook per value.
+_LONG_NUMBER = re.compile(f"[-+.0-9eE]{{{MAX_NUMBER_CHARS + 1},}}")
 
 
 def _checked_float(literal: str) -> float:
@@ -419,27 +569,69 @@ def _checked_float(literal: str) -> float:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+def _limit_problem(depth: int, count: int, max_values: int) -> tuple[str, str, str | None] | None:
+    """SG005 for the `count`-th value of a file, at `depth`: (code, message, hint)."""
+    if depth > MAX_DEPTH:
+        return "SG005", f"nesting deeper than {MAX_DEPTH} levels", None
+    if count > max_values:
+        return "SG005", f"more than {max_values} values", VALUES_HINT
+    return None
+
+
+_CONTAINERS = {dict, list}
+
+
+def _check_limits(data: Any, text: str, max_values: int) -> None:
+    """The exact parser's depth and value-count rules on what the fast path read, in
+    document order, raised at the same place: the first value past a limit (found by
+    `_walk`, with no second parse of the file)."""
+    count = 1
+    frames: list[Iterator[tuple[str | int, Any]]] = []
+    keys: list[str | int] = []  # the path to the innermost open container
+    if isinstance(data, dict | list) and data:
+        frames.append(iter(data.items()) if isinstance(data, dict) else enumerate(data))
+    while frames:
+        item = next(frames[-1], None)
+        if item is None:
+            frames.pop()
+            if keys:
+                keys.pop()
+            continue
+        count += 1
+        key, value = item
+        if len(frames) > MAX_DEPTH or count > max_values:
+            problem = _limit_problem(len(frames), count, max_values)
+            assert problem is not None
+            found = _walk(text, (*keys, key))
+            assert found is not None
+            position = OffsetPositions(text).position(found[0])
+            raise LoadError(*problem[:2], position, hint=problem[2])
+        if isinstance(value, list) and value and not _CONTAINERS & set(map(type, value)):
+            # A list of scalars (the bulk of a big file) is counted at once.
+            if len(frames) + 1 > MAX_DEPTH or count + len(value) > max_values:
+                index = 0 if len(frames) + 1 > MAX_DEPTH else max_values - count
+                frames.append(enumerate(value[index:], index))
+                keys.append(key)
+                count += index
+                continue
+            count += len(value)
+        elif isinstance(value, dict | list) and value:
+            frames.append(iter(value.items()) if isinstance(value, dict) else enumerate(value))
+            keys.append(key)
+
+
 def _fast_json(text: str, max_values: int) -> Any:
+    if _LONG_NUMBER.search(text):
+        raise _Doubt("a long number")
     if _SURROGATE_ESCAPE.search(text):
         raise _Doubt("\\u escape of a surrogate")  # the exact parser checks the pairs
     data = json.loads(
         text,
         object_pairs_hook=_pairs,
         parse_constant=_refuse_constant,
-        parse_int=_checked_int,
         parse_float=_checked_float,
     )
-    # Depth and value count, as the exact parser counts them (iteratively).
-    values, stack = 0, [(data, 0)]
-    while stack:
-        value, depth = stack.pop()
-        values += 1
-        if depth > MAX_DEPTH or values > max_values:
-            raise _Doubt("too deep or too many values")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
+    _check_limits(data, text, max_values)
     return data
 
 
@@ -646,7 +838,16 @@ class _YamlBuilder:
         self.keys[-1] = key
 
 
+# First characters after which a plain scalar can only be a string (no null, bool,
+# number or special float starts with one).
+_ONLY_STRING = frozenset(map(chr, range(128))) - set("0123456789+-.~nNtTfF")
+
+
 def _plain_scalar(value: str, position: Position, path: JsonPath = ()) -> Any:
+    if value[:1] in _ONLY_STRING:
+        return value
+    if value.isdigit() and value.isascii() and len(value) <= MAX_NUMBER_CHARS:
+        return int(value)
     if _Y_NULL.match(value):
         return None
     if value in _Y_BOOL:

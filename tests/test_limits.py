@@ -142,6 +142,24 @@ def test_a_flat_spec_with_more_layers_than_the_limit(tmp_path: Path) -> None:
     assert "the spec has 8 layers, over the limit of 3" in done.stderr
 
 
+def test_too_many_listed_layers_are_refused_before_they_are_checked(tmp_path: Path) -> None:
+    """Past the layer limit nothing else is checked (that is what makes the limit cheap):
+    one SG211 at the first layer past it, not the broken layer before it."""
+    layers = ["  - {type: relu}"] + ["  - {type: activation, activation: relu}"] * 11
+    path = _write(
+        tmp_path, "specgen: 1\nname: n\ninput: {shape: [4]}\nlayers:\n" + "\n".join(layers)
+    )
+    done = _specgen("validate", "--format", "json", "--limit", "layers=10", path)
+    assert done.returncode == 1
+    [finding] = json.loads(done.stdout)["files"][0]["diagnostics"]
+    assert (finding["code"], finding["line"], finding["json_path"]) == ("SG211", 15, "$.layers[10]")
+    assert "12 layers, over the limit of 10" in finding["message"]
+    # Within the limit, the broken layer is what is reported.
+    done = _specgen("validate", "--format", "json", "--limit", "layers=12", path)
+    codes = [d["code"] for d in json.loads(done.stdout)["files"][0]["diagnostics"]]
+    assert codes == ["SG105"]  # the unknown layer type
+
+
 def test_block_expansion_follows_the_layers_limit(tmp_path: Path) -> None:
     path = _write(tmp_path, BLOCKS)
     assert _specgen("validate", path).returncode == 0

@@ -14,7 +14,18 @@ import yaml
 
 import specgen.load
 from specgen.check import check_file
-from specgen.load import Document, LoadError, _decode, _JsonParser, _parse_json, _parse_yaml
+from specgen.load import (
+    MAX_NODES,
+    Document,
+    LazyJsonPositions,
+    LoadError,
+    _decode,
+    _fast_json,
+    _index,
+    _JsonParser,
+    _parse_json,
+    _parse_yaml,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every spec-sized file (the hostile files over 64 KiB test limits, not syntax, and the
@@ -150,9 +161,9 @@ JSON_FILES = sorted(
 )
 
 
-def _json_outcome(text: str, fast: bool) -> tuple[Any, ...]:
+def _json_outcome(text: str, fast: bool, max_values: int = MAX_NODES) -> tuple[Any, ...]:
     try:
-        document = _parse_json(text) if fast else _JsonParser(text).parse()
+        document = _parse_json(text, max_values) if fast else _JsonParser(text, max_values).parse()
     except LoadError as error:
         d = error.diagnostic
         return ("error", d.code, d.position, d.json_path)
@@ -190,19 +201,102 @@ def test_fast_and_exact_json_agree(path: Path) -> None:
         assert _json_outcome(text, fast=True) == _json_outcome(text, fast=False)
 
 
+@pytest.mark.parametrize("path", JSON_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_fast_and_exact_json_agree_on_the_value_cap(path: Path) -> None:
+    """The fast path counts values without a second parse (lists of scalars at once) and
+    must refuse at the same value as the exact parser, wherever the cap falls."""
+    text = _decode(path.read_bytes())
+    for cap in (1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144):
+        assert _json_outcome(text, True, cap) == _json_outcome(text, False, cap), cap
+
+
+def _count_position_work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count runs of the position-keeping parser and of the whole-file index."""
+    runs = {"parser": 0, "index": 0}
+    parse, index = _JsonParser.parse, specgen.load._index
+
+    def counting_parse(self: _JsonParser) -> Document:
+        runs["parser"] += 1
+        return parse(self)
+
+    def counting_index(text: str) -> Any:
+        runs["index"] += 1
+        return index(text)
+
+    monkeypatch.setattr(_JsonParser, "parse", counting_parse)
+    monkeypatch.setattr(specgen.load, "_index", counting_index)
+    return runs
+
+
 def test_fast_json_computes_no_position_until_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A valid JSON spec is checked without the position-keeping parser running at all."""
-    runs: list[int] = []
-    original = _JsonParser.parse
-
-    def counting(self: _JsonParser) -> Document:
-        runs.append(1)
-        return original(self)
-
-    monkeypatch.setattr(_JsonParser, "parse", counting)
+    """A valid JSON spec is checked without any position being computed; a few findings
+    walk down their own paths (`_walk`); past `LazyJsonPositions.WALKS` questions the file
+    is indexed once. Never the position-keeping parser, and the same positions."""
+    runs = _count_position_work(monkeypatch)
     result = check_file(ROOT / "specs" / "alexnet.json")
     assert result.graph is not None and not result.report.diagnostics
-    assert runs == []
+    assert runs == {"parser": 0, "index": 0}
     bad = ROOT / "specs" / "invalid" / "nonpositive_values.json"
-    assert check_file(bad).report.diagnostics
-    assert runs == [1]
+    walked = [(d.code, d.position) for d in check_file(bad).report.diagnostics]
+    assert walked and all(position is not None for _, position in walked)
+    assert runs == {"parser": 0, "index": 0}
+    monkeypatch.setattr(LazyJsonPositions, "WALKS", 0)
+    assert [(d.code, d.position) for d in check_file(bad).report.diagnostics] == walked
+    assert runs["parser"] == 0 and runs["index"] >= 1
+
+
+def test_many_findings_index_the_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of findings cost one index of the file (values and keys: at most two),
+    not a walk or a parse each."""
+    runs = _count_position_work(monkeypatch)
+    result = check_file(ROOT / "tests" / "hostile" / "broken_references.json")
+    assert len(result.report.diagnostics) > 1000
+    assert runs["parser"] == 0 and 1 <= runs["index"] <= 2
+
+
+@pytest.mark.parametrize("path", JSON_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_index_holds_what_the_exact_parser_records(path: Path) -> None:
+    """`_index` (every position at once, for files with many findings) records the same
+    offsets for every value and key as the position-keeping parser."""
+    texts = [_decode(path.read_bytes())]
+    texts += [
+        "1",
+        " [] ",
+        "{}",
+        '[[],{}, [1,[2]], {"a": {}, "b": [ ]}]',
+        '{"x" : 1 , "y":[ 1 ,2 ]}',
+    ]
+    for text in texts:
+        try:
+            _fast_json(text, MAX_NODES)
+        except Exception:
+            continue
+        exact = _JsonParser(text).parse()
+        values, keys = _index(text)
+        assert values == exact.positions.offsets  # type: ignore[attr-defined]
+        assert keys == exact.key_positions.offsets  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", JSON_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_walking_finds_what_the_exact_parser_finds(path: Path) -> None:
+    """Every value and key position the position-keeping parser records, and nothing for
+    paths that do not exist, from a fresh walk each (no full parse behind it)."""
+    text = _decode(path.read_bytes())
+    try:
+        _fast_json(text, MAX_NODES)
+    except Exception:
+        return
+    exact = _JsonParser(text).parse()
+    for keys, recorded in ((False, exact.positions), (True, exact.key_positions)):
+        for json_path, position in recorded.items():
+            walker = LazyJsonPositions(text, MAX_NODES, keys=keys)
+            assert walker.get(json_path) == position, json_path
+        for missing in [
+            ("nope",),
+            ("layers", 10**6),
+            ("layers", "x"),
+            ("input", 0),
+            ("layers", -1),
+        ]:
+            if missing not in recorded:
+                assert LazyJsonPositions(text, MAX_NODES, keys=keys).get(missing) is None
