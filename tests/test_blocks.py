@@ -31,7 +31,8 @@ def emitted(path: Path, target: str) -> str:
         str(d) for d in result.report.diagnostics
     ]
     source, findings = emit_source(result.graph, target, str(path), result.document.raw)
-    assert findings == [] and source is not None
+    # Known-framework-bug warnings (SG303, SG304) still emit; nothing else may be found.
+    assert source is not None and {d.code for d in findings} <= {"SG303", "SG304"}, findings
     return source
 
 

@@ -52,6 +52,7 @@ MERGES: list[list[tuple[int, ...]]] = [
     [(1,), (5,)],
     [(6,), (6,)],
     [(2, 2, 2), (2, 2, 2), (1, 2, 1)],
+    [(7, 1, 1), (1, 7, 1)],  # Keras returns the first shape (tests/cases/fuzz_bias_add_...)
 ]
 BATCHES = range(1, 7)
 

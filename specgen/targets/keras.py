@@ -396,9 +396,9 @@ class KerasTarget(Target):
             self.warn(
                 node,
                 "SG304",
-                f"{KERAS_BIAS_ADD_BUG} adds {shapes} along the wrong axis at batch size "
-                f"{sizes} (keras.ops.add takes tf.nn.bias_add for an input with one axis "
-                "larger than 1)",
+                f"{KERAS_BIAS_ADD_BUG} adds {shapes} wrongly at batch size {sizes}: "
+                "keras.ops.add takes tf.nn.bias_add for an input with one axis larger "
+                "than 1 and adds along one axis only (wrong values, or a wrong shape)",
                 "give the smaller input a second axis larger than 1, or its full shape "
                 "(an upsample2d, say), run the model on Keras' JAX or PyTorch "
                 "backend, or avoid these batch sizes",
