@@ -64,7 +64,7 @@ def test_pre_commit_entry_passes_good_specs_and_fails_bad_ones() -> None:
     executable = Path(sys.executable).parent / program
     assert executable.exists(), "the console script is not installed next to python"
     good = sorted(str(p) for p in (ROOT / "specs").glob("*.*"))
-    bad = sorted(str(p) for p in (ROOT / "specs" / "invalid").glob("*.*"))
+    bad = sorted(str(p) for p in (ROOT / "tests" / "invalid").glob("*.*"))
     ok = subprocess.run([executable, *args, *good], capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     fail = subprocess.run([executable, *args, *bad], capture_output=True, text=True, cwd=ROOT)

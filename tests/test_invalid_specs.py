@@ -1,4 +1,4 @@
-"""The spec corpus: every broken spec in specs/invalid reports exactly the expected findings,
+"""The spec corpus: every broken spec in tests/invalid reports exactly the expected findings,
 at the expected positions, and every example spec in specs/ is valid.
 
 The corpus works like the JSON-Schema test suite: each case is a file plus every finding
@@ -8,7 +8,7 @@ through the command line (`specgen validate --format json --strict FILE`, in-pro
 file and once in a real process for the whole corpus). Every code of the registry
 (`specgen.diagnostics.CODES`) has at least one case, so a new code without a case fails
 `test_every_code_has_a_corpus_case`. Codes that only a target reports (SG4xx, and the
-Keras target's SG303 and SG304) have their cases in specs/invalid/targets, run with
+Keras target's SG303 and SG304) have their cases in tests/invalid/targets, run with
 ``--target``; they are valid specs otherwise.
 
 Each position was checked by eye against the file: it points at the offending value (or
@@ -38,7 +38,7 @@ from specgen.graph import Graph
 from specgen.load import SUFFIXES
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-INVALID = SPECS / "invalid"
+INVALID = Path(__file__).resolve().parent / "invalid"
 
 # file name -> every error it must produce, as (code, line, column); 1-based positions.
 EXPECTED: dict[str, list[tuple[str, int, int]]] = {
@@ -194,7 +194,7 @@ EXPECTED: dict[str, list[tuple[str, int, int]]] = {
 }
 
 # Specs that one target cannot express (SG4xx) or warns about (SG303, SG304), in
-# specs/invalid/targets: file -> (the target, every finding of `validate --strict --target
+# tests/invalid/targets: file -> (the target, every finding of `validate --strict --target
 # TARGET`). They are valid specs, and valid for the other target.
 TARGET_EXPECTED: dict[str, tuple[str, list[tuple[str, int, int]]]] = {
     # explicit pooling padding that 'same' does not resolve to: at the layer's mapping
@@ -281,7 +281,7 @@ def test_every_invalid_spec_has_expectations() -> None:
     assert files - EXPECTED.keys() == set(), "add the new files to EXPECTED"
     assert EXPECTED.keys() - files == set(), "EXPECTED lists files that do not exist"
     targets = {p.name for p in (INVALID / "targets").iterdir() if p.is_file()}
-    assert targets == TARGET_EXPECTED.keys(), "specs/invalid/targets and TARGET_EXPECTED differ"
+    assert targets == TARGET_EXPECTED.keys(), "tests/invalid/targets and TARGET_EXPECTED differ"
     assert {target for target, _ in TARGET_EXPECTED.values()} <= set(TARGETS)
 
 
@@ -290,7 +290,7 @@ def test_every_code_has_a_corpus_case() -> None:
     covered = {code for found in EXPECTED.values() for code, _, _ in found}
     covered |= {code for _, found in TARGET_EXPECTED.values() for code, _, _ in found}
     missing = sorted(CODES.keys() - covered)
-    assert missing == [], f"no corpus case for {missing}: add a file to specs/invalid"
+    assert missing == [], f"no corpus case for {missing}: add a file to tests/invalid"
 
 
 # --- through the command line ---------------------------------------------------------------

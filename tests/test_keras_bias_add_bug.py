@@ -36,7 +36,7 @@ from specgen.check import check_file
 from specgen.targets import emit_source
 from specgen.targets.framework_bugs import bias_add_batches
 
-CASE = Path(__file__).resolve().parent.parent / "specs/invalid/targets/keras_bias_add_bug.yaml"
+CASE = Path(__file__).resolve().parent.parent / "tests/invalid/targets/keras_bias_add_bug.yaml"
 
 # Per-sample shapes of merge inputs: rank 3 and rank 1, a bias that is right, scalars,
 # rows, columns and channels, sizes that coincide and sizes that do not, three inputs.

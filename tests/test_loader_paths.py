@@ -33,7 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SMALL = 64 * 1024
 YAML_FILES = sorted(
     p
-    for folder in ("specs", "tests/cases", "tests/cases_pytorch_only", "tests/hostile")
+    for folder in (
+        "specs",
+        "tests/cases",
+        "tests/cases_pytorch_only",
+        "tests/hostile",
+        "tests/invalid",
+    )
     for p in (ROOT / folder).rglob("*")
     if p.suffix in (".yaml", ".yml") and p.stat().st_size <= SMALL
 )
@@ -155,7 +161,13 @@ def test_yaml_1_2_core_scalars_on_both_parsers(parser: type[Any]) -> None:
 
 JSON_FILES = sorted(
     p
-    for folder in ("specs", "tests/cases", "tests/cases_pytorch_only", "tests/hostile")
+    for folder in (
+        "specs",
+        "tests/cases",
+        "tests/cases_pytorch_only",
+        "tests/hostile",
+        "tests/invalid",
+    )
     for p in (ROOT / folder).rglob("*.json")
     if p.stat().st_size <= SMALL
 )
@@ -236,7 +248,7 @@ def test_fast_json_computes_no_position_until_asked(monkeypatch: pytest.MonkeyPa
     result = check_file(ROOT / "specs" / "alexnet.json")
     assert result.graph is not None and not result.report.diagnostics
     assert runs == {"parser": 0, "index": 0}
-    bad = ROOT / "specs" / "invalid" / "nonpositive_values.json"
+    bad = ROOT / "tests" / "invalid" / "nonpositive_values.json"
     walked = [(d.code, d.position) for d in check_file(bad).report.diagnostics]
     assert walked and all(position is not None for _, position in walked)
     assert runs == {"parser": 0, "index": 0}

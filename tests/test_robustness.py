@@ -48,7 +48,7 @@ instead (and keeps failures in Hypothesis' example database). A big run::
         nice .venv/bin/python -m pytest tests/test_robustness.py -q --hypothesis-show-statistics
 
 A failure prints the document (`hypothesis.note`). Put a minimal copy of it where it stays
-fixed: an invalid spec into specs/invalid with its expected findings
+fixed: an invalid spec into tests/invalid with its expected findings
 (tests/test_invalid_specs.py), a file that is slow or large into tests/hostile
 (tests/test_hostile.py), anything else into `REGRESSIONS`.
 """
@@ -1515,7 +1515,7 @@ def test_extreme_numbers(document: tuple[bytes, str]) -> None:
 
 
 # Documents that once failed a property above, checked on every run. (Invalid specs go to
-# specs/invalid with their expected findings, hostile files to tests/hostile.)
+# tests/invalid with their expected findings, hostile files to tests/hostile.)
 REGRESSIONS = {
     # A layer named 'x' whose value is used later: the Keras code held it in the variable
     # x, which the next layer's value overwrote, so 'sum' added c to itself.
