@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from specgen.diagnostics import Diagnostic, Report
+from specgen.diagnostics import Diagnostic, Report, Severity
 from specgen.expand import Expansion, expand
 from specgen.graph import Graph, build_graph
 from specgen.limits import DEFAULT_LIMITS, Limits
@@ -86,7 +86,7 @@ def check_bytes(raw: bytes, shown: str, syntax: str, limits: Limits = DEFAULT_LI
             found = parsed.diagnostics
             if parsed.layers:
                 graph, more = build_graph(parsed, flat, expansion.origins, limits)
-                found = [*found, *more]
+                found = acknowledge([*found, *more], graph)
                 if parsed.spec is not None:
                     result.spec, result.graph = parsed.spec, graph
             result.report.extend(locate(found, result))
@@ -145,7 +145,28 @@ def check_target(result: FileResult, target: str) -> None:
         return
     from specgen.targets import target_findings
 
-    result.report.extend(locate(target_findings(result.graph, target), result))
+    found = acknowledge(target_findings(result.graph, target), result.graph)
+    result.report.extend(locate(found, result))
+
+
+def acknowledge(diagnostics: list[Diagnostic], graph: Graph | None) -> list[Diagnostic]:
+    """Mark the warnings a layer acknowledges with `allow` (SPEC section 6) as allowed.
+    Paths are the flat spec's: a warning belongs to the layer at ``('layers', i)``."""
+    if graph is None:
+        return diagnostics
+    allows = {
+        node.path: frozenset(node.layer.allow)
+        for node in graph.layers()
+        if node.layer is not None and node.layer.allow
+    }
+    if not allows:
+        return diagnostics
+    return [
+        replace(d, allowed=True)
+        if d.severity is Severity.WARNING and d.code in allows.get(tuple(d.json_path[:2]), ())
+        else d
+        for d in diagnostics
+    ]
 
 
 def locate(diagnostics: list[Diagnostic], result: FileResult) -> list[Diagnostic]:

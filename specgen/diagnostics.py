@@ -74,6 +74,10 @@ CODES: dict[str, str] = {
 }
 
 
+# The codes a layer's `allow` (and the project config) may acknowledge.
+WARNING_CODES = tuple(code for code in CODES if code.startswith("SG3"))
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     """1-based line and column in the source file."""
@@ -114,6 +118,8 @@ class Diagnostic:
     file: str = ""
     # Context lines, e.g. which block instance an expanded layer belongs to.
     notes: tuple[str, ...] = ()
+    # A warning the spec acknowledges (`allow`): not printed, does not fail --strict.
+    allowed: bool = False
 
     def __post_init__(self) -> None:
         if self.code not in CODES:  # a typo here is a bug in specgen, catch it in tests
@@ -165,7 +171,8 @@ class Report:
 
     @property
     def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+        """The warnings the spec does not acknowledge (`allow`)."""
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING and not d.allowed]
 
     def failed(self, *, strict: bool = False) -> bool:
         return bool(self.errors) or (strict and bool(self.warnings))

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from specgen.check import FileResult
+from specgen.check import FileResult, acknowledge
 from specgen.diagnostics import Diagnostic
 from specgen.targets import emit_source
 
@@ -27,7 +27,9 @@ def emit_file(result: FileResult, target: str, out: Path | None, *, check: bool)
     source, findings = emit_source(result.graph, target, result.path, result.document.raw)
     if source is None:
         return EmitOutcome(findings=findings, exit_code=1)
-    outcome = EmitOutcome(source=source, findings=findings)  # warnings: printed, exit 0
+    # Warnings only: printed (unless the spec allows them), and the file is written.
+    shown = [d for d in acknowledge(findings, result.graph) if not d.allowed]
+    outcome = EmitOutcome(source=source, findings=shown)
     if out is None:
         return outcome
     if check:

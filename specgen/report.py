@@ -43,6 +43,7 @@ def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
         "message": d.message,
         "hint": d.hint,
         "notes": list(d.notes),
+        "allowed": d.allowed,
     }
 
 
@@ -55,31 +56,38 @@ class FileOutcome:
         self.failed = failed
 
 
-def _counts(files: Sequence[FileOutcome]) -> tuple[int, int]:
+def _counts(files: Sequence[FileOutcome]) -> tuple[int, int, int]:
+    """Errors, warnings and acknowledged (allowed) warnings."""
     diags = [d for f in files for d in f.diagnostics]
     errors = sum(d.severity is Severity.ERROR for d in diags)
-    return errors, len(diags) - errors
+    allowed = sum(d.allowed for d in diags)
+    return errors, len(diags) - errors - allowed, allowed
 
 
 def closing_line(files: Sequence[FileOutcome]) -> str:
-    errors, warnings = _counts(files)
+    errors, warnings, allowed = _counts(files)
     failed = sum(f.failed for f in files)
     noun = "file" if len(files) == 1 else "files"
     return (
         f"specgen: {len(files)} {noun} checked, {failed} failed: "
         f"{errors} error(s), {warnings} warning(s)"
+        + (f", {allowed} allowed" if allowed else "")
     )
+
+
+def _shown(f: FileOutcome) -> list[Diagnostic]:
+    return [d for d in f.diagnostics if not d.allowed]
 
 
 def report_text(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
     for f in files:
-        for d in f.diagnostics:
+        for d in _shown(f):
             print(format_diagnostic(d), file=err)
     print(closing_line(files), file=err)
 
 
 def report_json(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
-    errors, warnings = _counts(files)
+    errors, warnings, allowed = _counts(files)
     payload = {
         "version": JSON_FORMAT_VERSION,
         "files": [
@@ -92,6 +100,7 @@ def report_json(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
         ],
         "errors": errors,
         "warnings": warnings,
+        "allowed": allowed,
     }
     print(dumps(payload, records_at=3), file=out)  # a finding a line
 
@@ -106,7 +115,7 @@ def _gh_escape(text: str, *, prop: bool = False) -> str:
 def report_github(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
     """GitHub Actions workflow commands; they must go to stdout to be picked up."""
     for f in files:
-        for d in f.diagnostics:
+        for d in _shown(f):
             props = [f"file={_gh_escape(d.file, prop=True)}"]
             if d.position is not None:
                 props += [f"line={d.position.line}", f"col={d.position.column}"]

@@ -25,7 +25,9 @@ import specgen.cli
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 CIFAR = SPECS / "cifar10_cnn.yaml"
-INVALID = SPECS / "invalid"
+# The same network without its `allow: [SG301]` (and the comment on it): the warning shows.
+WARNED = Path(__file__).resolve().parent / "warned" / "cifar10_cnn.yaml"
+INVALID = Path(__file__).resolve().parent / "invalid"
 
 # conv1 8x8 -> 6x6, pool 3 -> 2x2, conv3's 3x3 kernel does not fit: SG201 at kernel_size.
 KERNEL_TOO_LARGE = """\
@@ -96,6 +98,7 @@ DIAGNOSTIC_KEYS = {
     "message",
     "hint",
     "notes",
+    "allowed",
 }
 # The first line of a text diagnostic: path:line:col: severity[CODE]: message
 FINDING_LINE = re.compile(r"^(?P<where>.+?):(?:(?P<line>\d+):(?P<col>\d+):)? (?:error|warning)\[")
@@ -154,8 +157,14 @@ def first_line(d: dict[str, Any]) -> str:
 # --- validate: exit codes -------------------------------------------------------------------
 
 
+def test_the_warned_copy_is_the_showcase_without_its_allow() -> None:
+    shown = CIFAR.read_text(encoding="utf-8").replace(", allow: [SG301]", "")
+    shown = "".join(line for line in shown.splitlines(True) if not line.startswith("  #"))
+    assert shown == WARNED.read_text(encoding="utf-8")
+
+
 def test_validate_cifar10_passes_despite_a_warning() -> None:
-    result = run(["validate", CIFAR])
+    result = run(["validate", WARNED])
     assert result.code == 0, result.err
     assert "warning[SG301]" in result.err
     assert "error[" not in result.err
@@ -163,10 +172,12 @@ def test_validate_cifar10_passes_despite_a_warning() -> None:
     assert_no_traceback(result)
 
 
-def test_validate_strict_fails_on_the_cifar10_warning() -> None:
-    result = run(["validate", "--strict", CIFAR])
+def test_validate_strict_fails_on_the_cifar10_warning_unless_allowed() -> None:
+    result = run(["validate", "--strict", WARNED])
     assert result.code == 1
     assert "warning[SG301]" in result.err
+    result = run(["validate", "--strict", CIFAR])  # the committed file acknowledges it
+    assert result.code == 0 and "1 allowed" in result.err
 
 
 def test_validate_strict_passes_a_spec_without_warnings(tmp_path: Path) -> None:
@@ -193,12 +204,12 @@ def test_validate_bad_spec_exact_first_line_and_hint(tmp_path: Path) -> None:
 def test_validate_reports_every_file_in_one_run(tmp_path: Path) -> None:
     first = write(tmp_path, "first.yaml", KERNEL_TOO_LARGE)
     second = write(tmp_path, "second.yaml", UNKNOWN_TYPE)
-    result = run(["validate", first, second, CIFAR])
+    result = run(["validate", first, second, WARNED])
     assert result.code == 1
     assert f"{first}:7:45: error[SG201]" in result.err
     assert f"{second}:5:12: error[SG105]" in result.err
     assert "did you mean 'conv2d'?" in result.err
-    assert f"{CIFAR}:9:35: warning[SG301]" in result.err
+    assert f"{WARNED}:9:35: warning[SG301]" in result.err
     assert "3 files checked, 2 failed" in result.err
 
 
@@ -251,10 +262,10 @@ def test_usage_error_messages_name_the_problem(tmp_path: Path) -> None:
 def test_missing_path_does_not_hide_other_files_findings(tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.yaml", KERNEL_TOO_LARGE)
     missing = tmp_path / "missing.yaml"
-    result = run(["validate", bad, missing, CIFAR])
+    result = run(["validate", bad, missing, WARNED])
     assert result.code == 2  # a usage error wins over findings
     assert f"{bad}:7:45: error[SG201]" in result.err
-    assert f"{CIFAR}:9:35: warning[SG301]" in result.err
+    assert f"{WARNED}:9:35: warning[SG301]" in result.err
     assert f"{missing}: cannot read" in result.err
 
     as_json = run(["validate", "--format", "json", bad, missing])
@@ -283,16 +294,16 @@ def test_usage_line_shows_no_python_internals() -> None:
 
 def test_validate_json_format(tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.yaml", KERNEL_TOO_LARGE)
-    result = run(["validate", "--format", "json", bad, CIFAR])
+    result = run(["validate", "--format", "json", bad, WARNED])
     assert result.code == 1
     payload = json.loads(result.out)
-    assert set(payload) >= {"version", "files", "errors", "warnings"}
+    assert set(payload) >= {"version", "files", "errors", "warnings", "allowed"}
     assert payload["version"] == 1
     assert (payload["errors"], payload["warnings"]) == (1, 1)
     by_path = {f["path"]: f for f in payload["files"]}
-    assert set(by_path) == {str(bad), str(CIFAR)}
+    assert set(by_path) == {str(bad), str(WARNED)}
     assert by_path[str(bad)]["valid"] is False
-    assert by_path[str(CIFAR)]["valid"] is True
+    assert by_path[str(WARNED)]["valid"] is True
     (error,) = by_path[str(bad)]["diagnostics"]
     assert set(error) == DIAGNOSTIC_KEYS
     assert error == {
@@ -306,8 +317,9 @@ def test_validate_json_format(tmp_path: Path) -> None:
         "0x0: floor((2 + 0 - 3) / 1) + 1 = 0",
         "hint": "use padding: same, a smaller kernel_size, or remove a pooling layer before it",
         "notes": [],
+        "allowed": False,
     }
-    (warning,) = by_path[str(CIFAR)]["diagnostics"]
+    (warning,) = by_path[str(WARNED)]["diagnostics"]
     assert set(warning) == DIAGNOSTIC_KEYS
     assert (warning["code"], warning["severity"]) == ("SG301", "warning")
     assert (warning["line"], warning["column"]) == (9, 35)
@@ -315,7 +327,7 @@ def test_validate_json_format(tmp_path: Path) -> None:
 
 
 def test_validate_json_format_strict_marks_warning_files_invalid() -> None:
-    result = run(["validate", "--format", "json", "--strict", CIFAR])
+    result = run(["validate", "--format", "json", "--strict", WARNED])
     assert result.code == 1
     payload = json.loads(result.out)
     assert payload["files"][0]["valid"] is False
@@ -340,13 +352,13 @@ def test_validate_github_format_warning_and_escaped_file_property(tmp_path: Path
     directory = tmp_path / "a,b:c"
     directory.mkdir()
     write(directory, "x,y:z.yaml", KERNEL_TOO_LARGE)
-    result = run(["validate", "--format", "github", "a,b:c/x,y:z.yaml", CIFAR], cwd=tmp_path)
+    result = run(["validate", "--format", "github", "a,b:c/x,y:z.yaml", WARNED], cwd=tmp_path)
     assert result.code == 1
     error_line, warning_line = result.out.splitlines()
     assert error_line.startswith(
         "::error file=a%2Cb%3Ac/x%2Cy%3Az.yaml,line=7,col=45,title=specgen SG201::"
     )
-    assert warning_line.startswith(f"::warning file={CIFAR},line=9,col=35,title=specgen SG301::")
+    assert warning_line.startswith(f"::warning file={WARNED},line=9,col=35,title=specgen SG301::")
     assert "%0Ahint: " in warning_line
 
 
@@ -468,7 +480,9 @@ def test_summary_text_cifar10() -> None:
     assert "Trainable params: 122,570" in result.out
     assert "Non-trainable params: 0" in result.out
     assert f"Total MACs: {sum(CIFAR_MACS):,}" in result.out
-    assert "warning[SG301]" in result.err  # warnings still shown, on stderr
+    assert "warning[SG301]" not in result.err  # acknowledged in the file
+    warned = run(["summary", WARNED])
+    assert warned.code == 0 and "warning[SG301]" in warned.err  # warnings shown, on stderr
 
 
 def test_summary_json_cifar10() -> None:
@@ -627,8 +641,8 @@ def test_a_file_named_like_the_flag_after_double_dash_is_a_path(
 def test_in_process_main_matches_exit_codes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_main(["validate", str(CIFAR)], capsys).code == 0
-    assert run_main(["validate", "--strict", str(CIFAR)], capsys).code == 1
+    assert run_main(["validate", str(WARNED)], capsys).code == 0
+    assert run_main(["validate", "--strict", str(WARNED)], capsys).code == 1
     bad = write(tmp_path, "bad.yaml", KERNEL_TOO_LARGE)
     result = run_main(["validate", str(bad)], capsys)
     assert result.code == 1
@@ -678,7 +692,7 @@ def test_console_script_and_module_are_the_same_program(tmp_path: Path, args: li
 
 def corpus() -> list[Path]:
     files = sorted(p for p in INVALID.iterdir() if p.suffix in (".json", ".yaml", ".yml"))
-    assert files, "specs/invalid holds the corpus of invalid specs"
+    assert files, "tests/invalid holds the corpus of invalid specs"
     return files
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from specgen.activations import ACTIVATION_NAMES, canonical_activation
-from specgen.diagnostics import show_value
+from specgen.diagnostics import CODES, WARNING_CODES, show_value
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
@@ -144,6 +144,27 @@ def _layer_name(value: object) -> str:
     return name
 
 
+def _warning_code(value: object) -> str:
+    if not isinstance(value, str):
+        raise _wrong_type("a warning code (string, e.g. 'SG301')", value)
+    if value not in WARNING_CODES:
+        if value in CODES:
+            raise _out_of_range(
+                "only warnings (" + ", ".join(WARNING_CODES) + ") can be allowed; an "
+                "error must be fixed",
+                value,
+            )
+        raise _out_of_range("expected a warning code: " + ", ".join(WARNING_CODES), value)
+    return value
+
+
+def _one_or_list(value: object) -> object:
+    """One code stands for a list of one; a list becomes a tuple (errors carry an index)."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _name_list(value: object) -> object:
     """A single name stands for a list of one: ``inputs: conv1`` is ``inputs: [conv1]``."""
     return [value] if isinstance(value, str) else value
@@ -218,6 +239,20 @@ ShapeSpec = Annotated[
             "anyOf": [
                 {"type": "array", "items": _POS_INT, "minItems": 3, "maxItems": 3},
                 {"type": "array", "items": _POS_INT, "minItems": 1, "maxItems": 1},
+            ]
+        }
+    ),
+]
+_WARNING_CODE_SCHEMA = {"enum": list(WARNING_CODES)}
+WarningCode = Annotated[str, PlainValidator(_warning_code), WithJsonSchema(_WARNING_CODE_SCHEMA)]
+AllowList = Annotated[
+    tuple[WarningCode, ...],
+    BeforeValidator(_one_or_list),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _WARNING_CODE_SCHEMA,
+                {"type": "array", "items": _WARNING_CODE_SCHEMA, "minItems": 1},
             ]
         }
     ),
@@ -318,6 +353,13 @@ class LayerBase(BaseModel):
         min_length=1,
         description="Earlier layer names (or 'input'); a single name may be written without "
         "the list. Default: the previous layer.",
+    )
+    allow: AllowList | None = Field(
+        default=None,
+        min_length=1,
+        description="Warnings acknowledged on this layer (e.g. [SG301]): not printed, and "
+        "`validate --strict` passes; `--format json` still lists them as allowed.",
+        examples=[["SG301"]],
     )
 
     @property
