@@ -27,7 +27,13 @@ from specgen.check import (
     locate,
 )
 from specgen.limits import DEFAULT_LIMITS, Limits
-from specgen.report import SUMMARY_RENDERERS, VALIDATE_REPORTERS, FileOutcome, format_diagnostic
+from specgen.report import (
+    SUMMARY_RENDERERS,
+    VALIDATE_REPORTERS,
+    FileOutcome,
+    format_diagnostic,
+    use_colour,
+)
 
 # The target names, spelled out here so that `validate` need not import the targets.
 TARGET_NAMES = ("keras", "pytorch")
@@ -142,7 +148,7 @@ def _valid_file(
         raise typer.Exit(1)
     if show_warnings:
         for warning in result.report.warnings:
-            print(format_diagnostic(warning), file=sys.stderr)
+            print(format_diagnostic(warning, colour=use_colour(sys.stderr)), file=sys.stderr)
     return result
 
 
@@ -196,7 +202,10 @@ def validate(
 def summary(
     path: Annotated[Path, typer.Argument(metavar="PATH", help="One spec file.")],
     output_format: Annotated[
-        SummaryFormat, typer.Option("--format", help="Table or JSON.")
+        SummaryFormat,
+        typer.Option(
+            "--format", help="A text table, JSON, or a Markdown table (for pull requests)."
+        ),
     ] = TEXT_SUMMARY,
     limit: LimitOption = None,
     stdin_filename: StdinNameOption = None,
@@ -230,7 +239,7 @@ def emit(
     )
     outcome = emit_file(result, target.value, out, check=check)
     for finding in locate(outcome.findings, result):
-        print(format_diagnostic(finding), file=sys.stderr)
+        print(format_diagnostic(finding, colour=use_colour(sys.stderr)), file=sys.stderr)
     if outcome.usage_error:
         _usage_exit([outcome.usage_error])
     if outcome.diff:

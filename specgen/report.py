@@ -7,6 +7,7 @@ choices derive from that dict. Diagnostics go to stderr, data to stdout.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any, TextIO
@@ -17,18 +18,41 @@ from specgen.graph import Graph, Node
 JSON_FORMAT_VERSION = 1
 
 
-def format_diagnostic(d: Diagnostic) -> str:
-    """Compiler style: ``path:line:col: error[SG201]: message [$.json.path]`` + hint line."""
+# ANSI styles for a terminal: the severity label, and the hint and note prefixes.
+_STYLE = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "hint": "\x1b[36m", "note": "\x1b[2m"}
+_RESET = "\x1b[0m"
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a terminal, never with ``NO_COLOR`` set (no-color.org) or a dumb
+    terminal; ``FORCE_COLOR`` (non-empty) asks for it anywhere."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def format_diagnostic(d: Diagnostic, *, colour: bool = False) -> str:
+    """Compiler style: ``path:line:col: error[SG201]: message [$.json.path]`` + hint line.
+    With `colour`, the severity, hint and note labels carry ANSI styles (the text is the
+    same; only escape codes are added)."""
+
+    def style(label: str, key: str) -> str:
+        return f"{_STYLE[key]}{label}{_RESET}" if colour else label
+
     where = d.file
     if d.position is not None:
         where += f":{d.position.line}:{d.position.column}"
-    line = f"{where}: {d.severity.value}[{d.code}]: {d.message}"
+    severity = d.severity.value
+    line = f"{where}: {style(f'{severity}[{d.code}]', severity)}: {d.message}"
     if d.json_path:
         line += f" [{format_json_path(d.json_path)}]"
     if d.hint:
-        line += f"\n  hint: {d.hint}"
+        line += f"\n  {style('hint:', 'hint')} {d.hint}"
     for note in d.notes:
-        line += f"\n  note: {note}"
+        line += f"\n  {style('note:', 'note')} {note}"
     return line
 
 
@@ -70,8 +94,7 @@ def closing_line(files: Sequence[FileOutcome]) -> str:
     noun = "file" if len(files) == 1 else "files"
     return (
         f"specgen: {len(files)} {noun} checked, {failed} failed: "
-        f"{errors} error(s), {warnings} warning(s)"
-        + (f", {allowed} allowed" if allowed else "")
+        f"{errors} error(s), {warnings} warning(s)" + (f", {allowed} allowed" if allowed else "")
     )
 
 
@@ -80,9 +103,10 @@ def _shown(f: FileOutcome) -> list[Diagnostic]:
 
 
 def report_text(files: Sequence[FileOutcome], out: TextIO, err: TextIO) -> None:
+    colour = use_colour(err)
     for f in files:
         for d in _shown(f):
-            print(format_diagnostic(d), file=err)
+            print(format_diagnostic(d, colour=colour), file=err)
     print(closing_line(files), file=err)
 
 
@@ -348,7 +372,59 @@ def summary_text(graph: Graph, path: str) -> str:
     return "\n".join(lines)
 
 
+def _md(text: str) -> str:
+    """Text for a table cell: backslashes and pipes escaped."""
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def summary_markdown(graph: Graph, path: str) -> str:
+    """The summary as a GitHub-flavoured Markdown table, for pull-request comments: one
+    row per layer (layers of block instances by their full names, with the instance in a
+    Block column), numbers right-aligned, totals below."""
+    graph_columns = not graph.is_chain()
+    has_blocks = any(n.origin is not None and n.origin.uses for n in graph)
+    header = ["Layer", "Type"]
+    header += ["Block"] if has_blocks else []
+    header += ["Inputs"] if graph_columns else []
+    header += ["Output shape", "Params", "MACs", "RF", "Jump", "Start", "Padding t,b,l,r"]
+    right = {"Params", "MACs"}
+    lines = [
+        f"### `{graph.name}` (`{_md(path)}`)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join("---:" if h in right else "---" for h in header) + " |",
+    ]
+    for n in graph:
+        rf = n.receptive_field
+        uses = n.origin.uses if n.origin is not None else ()
+        cells = [f"`{n.name}`", n.kind]
+        cells += [" / ".join(f"{u.instance} ({u.block})" for u in uses)] if has_blocks else []
+        cells += [", ".join(n.inputs)] if graph_columns else []
+        cells += [
+            _shape(n.output),
+            f"{n.total_params:,}",
+            f"{n.macs:,}",
+            _pair(rf.size) if rf else "-",
+            _pair(rf.jump) if rf else "-",
+            _pair(rf.start) if rf else "-",
+            _padding(n),
+        ]
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    lines += [
+        "",
+        f"**Total params:** {graph.total_params:,} (trainable {graph.params:,}, "
+        f"non-trainable {graph.non_trainable:,}) · **MACs:** {graph.macs:,}"
+        + (
+            " · **Outputs:** " + ", ".join(f"`{o.name}`" for o in graph.outputs)
+            if graph_columns
+            else ""
+        ),
+    ]
+    return "\n".join(lines)
+
+
 SUMMARY_RENDERERS: dict[str, Callable[[Graph, str], str]] = {
     "text": summary_text,
     "json": summary_json,
+    "markdown": summary_markdown,
 }

@@ -8,6 +8,7 @@ its `SystemExit`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -791,3 +792,112 @@ def test_usage_errors_come_first_and_are_never_counted_as_checked(tmp_path: Path
     assert directory.code == 2
     assert "is a directory (give the spec files" in directory.err
     assert "checked" not in directory.err
+
+
+# --- colour -----------------------------------------------------------------------------------
+
+
+def _stderr_on_a_terminal(args: list[str | Path], env: dict[str, str]) -> bytes:
+    """Run specgen with stderr on a pseudo-terminal; what it wrote there."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "specgen", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed and everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return b"".join(chunks)
+
+
+def test_colour_on_a_terminal_only_and_never_with_no_color() -> None:
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    base["TERM"] = "xterm-256color"
+    shown = _stderr_on_a_terminal(["validate", WARNED], base)
+    assert b"\x1b[1;33mwarning[SG301]\x1b[0m" in shown, shown
+    assert b"\x1b[36mhint:\x1b[0m" in shown
+    for extra in ({"NO_COLOR": "1"}, {"TERM": "dumb"}):
+        plain = _stderr_on_a_terminal(["validate", WARNED], {**base, **extra})
+        assert b"warning[SG301]" in plain and b"\x1b[" not in plain, extra
+    # Not a terminal (a pipe, a file, CI logs): plain text; FORCE_COLOR asks for it anyway.
+    piped = run(["validate", WARNED])
+    assert "warning[SG301]" in piped.err and "\x1b[" not in piped.err
+    forced = subprocess.run(
+        [sys.executable, "-m", "specgen", "validate", str(WARNED)],
+        capture_output=True,
+        text=True,
+        env={**base, "FORCE_COLOR": "1"},
+        timeout=120,
+        check=False,
+    )
+    assert "\x1b[1;33mwarning[SG301]" in forced.stderr
+
+
+# --- summary --format markdown --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["cifar10_cnn.yaml", "resnet20_cifar.yaml"])
+def test_summary_markdown_renders_as_a_table(spec: str) -> None:
+    """Rendered by a CommonMark parser with GFM tables: one table, one row per layer (the
+    input too), every row as wide as the header, names and numbers as in the JSON."""
+    from html.parser import HTMLParser
+
+    from markdown_it import MarkdownIt
+
+    path = SPECS / spec
+    markdown = run(["summary", "--format", "markdown", path])
+    assert markdown.code == 0, markdown.err
+    layers = json.loads(run(["summary", "--format", "json", path]).out)["layers"]
+
+    class Table(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables, self.rows, self.cell = 0, [], None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "table":
+                self.tables += 1
+            elif tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None:
+                self.rows[-1].append(self.cell.strip())
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell += data
+
+    table = Table()
+    table.feed(MarkdownIt("commonmark").enable("table").render(markdown.out))
+    assert table.tables == 1
+    header, *rows = table.rows
+    assert header[:2] == ["Layer", "Type"] and "Params" in header and "MACs" in header
+    assert len(rows) == len(layers)
+    assert all(len(row) == len(header) for row in rows)
+    params = header.index("Params")
+    for row, layer in zip(rows, layers, strict=True):
+        assert row[0] == layer["name"] and row[1] == layer["type"]
+        assert row[params] == f"{layer['params']:,}"
+    assert "**Total params:**" in markdown.out
+    if spec == "resnet20_cifar.yaml":  # a graph with blocks: both extra columns
+        assert "Block" in header and "Inputs" in header
