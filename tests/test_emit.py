@@ -752,6 +752,8 @@ def test_wheel_ships_templates_and_emits_outside_the_repo(tmp_path: Path) -> Non
     for target in TARGET_NAMES:
         assert f"specgen/templates/{target}/model.py.j2" in names
     assert "specgen/cli.py" in names
+    assert "specgen/py.typed" in names  # typed for users' mypy
+    assert {f"specgen/schemas/{n}-output-v1.schema.json" for n in ("validate", "summary")} <= names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=env)
