@@ -68,6 +68,7 @@ EXPECTED: dict[str, list[tuple[str, int, int]]] = {
         ("SG103", 8, 18),  # kernel_size: 3.0
         ("SG103", 9, 13),  # stride: true
     ],
+    "yaml_equals_name.yaml": [("SG104", 7, 35)],  # name: = is the string "=" (YAML 1.2)
     "nonpositive_values.json": [
         ("SG104", 4, 27),  # input shape [28, 0, 1]: the 0
         ("SG104", 6, 35),  # filters: 0
