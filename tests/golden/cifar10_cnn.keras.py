@@ -2,7 +2,7 @@
 
 Generated from "cifar10_cnn.yaml"; do not edit.
 Regenerate with `specgen emit ... --target keras`.
-Spec sha256: 2a29a27b10c13d8e6a1bad9817e6bf296604febfbd361e69f5f7769a5caaf5f3
+Spec sha256: d7f11afd1db4136927aaed3585619db3b3cd9d0b5a128f37ed1e1c2970b86445
 """
 
 import keras
