@@ -33,7 +33,10 @@ FORMAT_VERSION = 1
 class InputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    shape: ShapeSpec = Field(description="[H, W, C], channels-last, without the batch axis.")
+    shape: ShapeSpec = Field(
+        description="[H, W, C], channels-last, without the batch axis.",
+        examples=[[224, 224, 3], [784]],
+    )
 
 
 class Spec(BaseModel):
@@ -47,10 +50,21 @@ class Spec(BaseModel):
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
     )
 
+    schema_ref: str | None = Field(
+        default=None,
+        alias="$schema",
+        description="Where editors find this schema, e.g. './specgen.schema.json' "
+        "(specgen itself ignores it).",
+        examples=["./specgen.schema.json"],
+    )
     specgen: Literal[1] = Field(description="Format version.")
     name: Identifier = Field(description="Model name: a Python identifier.")
-    input: InputSpec
-    layers: list[Layer] = Field(min_length=1)
+    input: InputSpec = Field(description="The model input: its shape, without the batch axis.")
+    layers: list[Layer] = Field(
+        min_length=1,
+        description="The layers (or block uses), in order; each takes the previous layer's "
+        "output unless it names its inputs.",
+    )
     outputs: (
         Annotated[
             list[LayerName],
@@ -403,6 +417,7 @@ def json_schema() -> dict[str, Any]:
 
     schema = Spec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "urn:specgen:spec:1"  # the format version, `specgen: 1`
     defs = schema["$defs"]
     names = {"type": "string", "pattern": "^[A-Za-z0-9_{}]+$"}
     defs["BlockUse"] = {
@@ -433,7 +448,7 @@ def json_schema() -> dict[str, Any]:
     defs["BlockLayer"] = {
         "type": "object",
         "description": "A layer inside a block: values may be '$param' strings.",
-        "properties": {"type": {"type": "string"}},
+        "properties": {"type": {"type": "string", "description": "Layer type, e.g. conv2d."}},
         "required": ["type"],
     }
     defs["Block"] = {
@@ -445,6 +460,7 @@ def json_schema() -> dict[str, Any]:
             },
             "layers": {
                 "type": "array",
+                "description": "The block's layers (or block uses), in order.",
                 "minItems": 1,
                 "items": {"anyOf": [{"$ref": "#/$defs/BlockUse"}, {"$ref": "#/$defs/BlockLayer"}]},
             },

@@ -344,15 +344,22 @@ class LayerBase(BaseModel):
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
 
-    name: LayerName | None = Field(default=None, description="Unique layer name.")
+    name: LayerName | None = Field(
+        default=None,
+        description="Unique layer name; generated as <type>_<n> when absent.",
+        examples=["conv1", "block2_pool"],
+    )
     expect: ShapeSpec | None = Field(
-        default=None, description="The output shape the author claims, channels-last."
+        default=None,
+        description="The output shape the author claims, channels-last; a mismatch is an error.",
+        examples=[[16, 16, 32], [10]],
     )
     inputs: NameList | None = Field(
         default=None,
         min_length=1,
         description="Earlier layer names (or 'input'); a single name may be written without "
         "the list. Default: the previous layer.",
+        examples=["conv1", ["branch_a", "branch_b"]],
     )
     allow: AllowList | None = Field(
         default=None,

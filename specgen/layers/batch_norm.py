@@ -21,11 +21,33 @@ BATCH_NORM_MOMENTUM = 0.99
 class BatchNorm(LayerBase):
     """Batch normalization over the channel (last) axis."""
 
-    type: Literal["batch_norm"]
-    epsilon: float = Field(default=BATCH_NORM_EPSILON, gt=0.0, allow_inf_nan=False)
-    momentum: float = Field(default=BATCH_NORM_MOMENTUM, ge=0.0, le=1.0, allow_inf_nan=False)
-    center: bool = True
-    scale: bool = True
+    type: Literal["batch_norm"] = Field(description="Layer type: batch_norm.")
+    epsilon: float = Field(
+        default=BATCH_NORM_EPSILON,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="Small number added to the variance before its square root; default 0.001.",
+        examples=[1e-05],
+    )
+    momentum: float = Field(
+        default=BATCH_NORM_MOMENTUM,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="Weight of the old moving mean and variance in each update (Keras' "
+        "convention); default 0.99.",
+        examples=[0.9],
+    )
+    center: bool = Field(
+        default=True,
+        description="Whether to learn an offset (beta) added after normalizing; default true.",
+        examples=[False],
+    )
+    scale: bool = Field(
+        default=True,
+        description="Whether to learn a factor (gamma) applied after normalizing; default true.",
+        examples=[False],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         (shape,) = inputs

@@ -119,15 +119,41 @@ def convolve(
 class Conv2D(LayerBase):
     """2-D convolution over an [H, W, C] input."""
 
-    type: Literal["conv2d"]
-    filters: PositiveInt
-    kernel_size: IntPair
-    stride: IntPair = (1, 1)
-    padding: Padding = "valid"
-    dilation: IntPair = (1, 1)
-    groups: PositiveInt = 1
-    use_bias: bool = True
-    activation: ActivationName = Field(default="linear")
+    type: Literal["conv2d"] = Field(description="Layer type: conv2d.")
+    filters: PositiveInt = Field(description="Number of output channels.", examples=[32, 64])
+    kernel_size: IntPair = Field(
+        description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
+    )
+    stride: IntPair = Field(
+        default=(1, 1),
+        description="Step of the kernel over H and W: an int or [h, w]; default 1.",
+        examples=[2, [2, 1]],
+    )
+    padding: Padding = Field(
+        default="valid",
+        description="'valid' (none), 'same', an int, [ph, pw] or [[top, bottom], [left, right]]; "
+        "default 'valid'.",
+        examples=["same", [[1, 1], [0, 1]]],
+    )
+    dilation: IntPair = Field(
+        default=(1, 1),
+        description="Spacing between the kernel's taps: an int or [h, w]; default 1.",
+        examples=[2, [2, 1]],
+    )
+    groups: PositiveInt = Field(
+        default=1,
+        description="Number of channel groups, dividing both the input channels and filters; "
+        "default 1.",
+        examples=[2, 4],
+    )
+    use_bias: bool = Field(
+        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
+    )
+    activation: ActivationName = Field(
+        default="linear",
+        description="Activation applied to the output; default 'linear' (none).",
+        examples=["relu", "gelu"],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         shape = require_rank(

@@ -101,15 +101,41 @@ OutputPadding = Annotated[
 class Conv2DTranspose(LayerBase):
     """Transposed 2-D convolution ("deconvolution") over an [H, W, C] input."""
 
-    type: Literal["conv2d_transpose"]
-    filters: PositiveInt
-    kernel_size: IntPair
-    stride: IntPair = (1, 1)
-    padding: TransposePadding = "valid"
-    output_padding: OutputPadding = None
-    dilation: IntPair = (1, 1)
-    use_bias: bool = True
-    activation: ActivationName = Field(default="linear")
+    type: Literal["conv2d_transpose"] = Field(description="Layer type: conv2d_transpose.")
+    filters: PositiveInt = Field(description="Number of output channels.", examples=[32, 64])
+    kernel_size: IntPair = Field(
+        description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
+    )
+    stride: IntPair = Field(
+        default=(1, 1),
+        description="How many times finer the output grid is than the input: an int or [h, w]; "
+        "default 1.",
+        examples=[2, [2, 1]],
+    )
+    padding: TransposePadding = Field(
+        default="valid",
+        description="'valid' or 'same' (H*S rows), never explicit amounts; default 'valid'.",
+        examples=["same"],
+    )
+    output_padding: OutputPadding = Field(
+        default=None,
+        description="Picks one of the stride's output sizes, 0 to stride - 1 per axis: an int or "
+        "[h, w]; optional.",
+        examples=[1, [1, 0]],
+    )
+    dilation: IntPair = Field(
+        default=(1, 1),
+        description="Spacing between the kernel's taps: an int or [h, w]; default 1.",
+        examples=[2, [2, 1]],
+    )
+    use_bias: bool = Field(
+        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
+    )
+    activation: ActivationName = Field(
+        default="linear",
+        description="Activation applied to the output; default 'linear' (none).",
+        examples=["relu", "gelu"],
+    )
 
     def axis_output_padding(self, axis: int) -> int | None:
         return None if self.output_padding is None else self.output_padding[axis]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from specgen.formulas import cropping_output_size, explain_cropping_output_size
 from specgen.layers.base import (
     Cropping,
@@ -23,8 +25,12 @@ class Cropping2D(LayerBase):
     pixel is input pixel (top, left).
     """
 
-    type: Literal["cropping2d"]
-    cropping: Cropping
+    type: Literal["cropping2d"] = Field(description="Layer type: cropping2d.")
+    cropping: Cropping = Field(
+        description="Rows and columns cut off the edges: an int, [ch, cw] or [[top, bottom], "
+        "[left, right]].",
+        examples=[2, [[0, 1], [0, 1]]],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         h, w, c = require_rank(inputs, 3, hint="cropping2d works on [H, W, C]")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from specgen.formulas import dense_params
 from specgen.layers.base import (
     ActivationName,
@@ -19,10 +21,16 @@ from specgen.layers.base import (
 class Dense(LayerBase):
     """Fully connected layer on a rank-1 input."""
 
-    type: Literal["dense"]
-    units: PositiveInt
-    use_bias: bool = True
-    activation: ActivationName = "linear"
+    type: Literal["dense"] = Field(description="Layer type: dense.")
+    units: PositiveInt = Field(description="Number of output features.", examples=[64, 10])
+    use_bias: bool = Field(
+        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
+    )
+    activation: ActivationName = Field(
+        default="linear",
+        description="Activation applied to the output; default 'linear' (none).",
+        examples=["relu", "softmax"],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         # Keras would apply dense to the last axis of [H, W, C] and PyTorch's Linear to

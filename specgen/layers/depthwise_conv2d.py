@@ -78,14 +78,39 @@ def depthwise_step(
 class DepthwiseConv2D(LayerBase):
     """Depthwise 2-D convolution: [H, W, C] -> [H', W', C*depth_multiplier]."""
 
-    type: Literal["depthwise_conv2d"]
-    kernel_size: IntPair
-    stride: IntPair = (1, 1)
-    padding: Padding = "valid"
-    dilation: IntPair = (1, 1)
-    depth_multiplier: PositiveInt = 1
-    use_bias: bool = True
-    activation: ActivationName = Field(default="linear")
+    type: Literal["depthwise_conv2d"] = Field(description="Layer type: depthwise_conv2d.")
+    kernel_size: IntPair = Field(
+        description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
+    )
+    stride: IntPair = Field(
+        default=(1, 1),
+        description="Step of the kernel over H and W: an int or [h, w]; default 1.",
+        examples=[2, [2, 1]],
+    )
+    padding: Padding = Field(
+        default="valid",
+        description="'valid' (none), 'same', an int, [ph, pw] or [[top, bottom], [left, right]]; "
+        "default 'valid'.",
+        examples=["same", [[1, 1], [0, 1]]],
+    )
+    dilation: IntPair = Field(
+        default=(1, 1),
+        description="Spacing between the kernel's taps: an int or [h, w]; default 1.",
+        examples=[2, [2, 1]],
+    )
+    depth_multiplier: PositiveInt = Field(
+        default=1,
+        description="Output channels per input channel in the depthwise step; default 1.",
+        examples=[2],
+    )
+    use_bias: bool = Field(
+        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
+    )
+    activation: ActivationName = Field(
+        default="linear",
+        description="Activation applied to the output; default 'linear' (none).",
+        examples=["relu", "gelu"],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         channels, inferred = depthwise_step(self, inputs, None)

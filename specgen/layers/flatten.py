@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from specgen.layers.base import Inferred, LayerBase, Shape, require_rank
 
 
@@ -14,7 +16,7 @@ class Flatten(LayerBase):
     same vector and dense weights transfer without reordering surprises.
     """
 
-    type: Literal["flatten"]
+    type: Literal["flatten"] = Field(description="Layer type: flatten.")
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         h, w, c = require_rank(inputs, 3, hint="the input is already flat: remove this flatten")

@@ -65,45 +65,45 @@ class _ElementWise(LayerBase):
 class Add(_ElementWise):
     """Element-wise sum of two or more inputs."""
 
-    type: Literal["add"]
+    type: Literal["add"] = Field(description="Layer type: add.")
 
 
 class Subtract(_ElementWise):
     """The first input minus the second (exactly two inputs)."""
 
-    type: Literal["subtract"]
+    type: Literal["subtract"] = Field(description="Layer type: subtract.")
     max_inputs: ClassVar[int | None] = 2
 
 
 class Multiply(_ElementWise):
     """Element-wise product of two or more inputs."""
 
-    type: Literal["multiply"]
+    type: Literal["multiply"] = Field(description="Layer type: multiply.")
 
 
 class Average(_ElementWise):
     """Element-wise mean of two or more inputs."""
 
-    type: Literal["average"]
+    type: Literal["average"] = Field(description="Layer type: average.")
 
 
 class Maximum(_ElementWise):
     """Element-wise maximum of two or more inputs."""
 
-    type: Literal["maximum"]
+    type: Literal["maximum"] = Field(description="Layer type: maximum.")
 
 
 class Minimum(_ElementWise):
     """Element-wise minimum of two or more inputs."""
 
-    type: Literal["minimum"]
+    type: Literal["minimum"] = Field(description="Layer type: minimum.")
 
 
 class Concatenate(LayerBase):
     """Joins two or more inputs along `axis` (channels-last, no batch axis); every other
     axis must match."""
 
-    type: Literal["concatenate"]
+    type: Literal["concatenate"] = Field(description="Layer type: concatenate.")
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = None
     axis: int = Field(
@@ -111,7 +111,9 @@ class Concatenate(LayerBase):
         strict=True,
         ge=-3,
         le=2,
-        description="Axis of the channels-last shape without the batch axis; -1 is C.",
+        description="Axis to join along, in the channels-last shape without the batch axis; "
+        "default -1 (C).",
+        examples=[-1],
     )
 
     def infer(self, inputs: list[Shape]) -> Inferred:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from specgen.formulas import normalization_params
@@ -43,9 +43,19 @@ class Normalization(LayerBase):
         json_schema_extra={"dependentRequired": {"mean": ["variance"], "variance": ["mean"]}}
     )
 
-    type: Literal["normalization"]
-    mean: PerChannel | None = None
-    variance: NonNegativePerChannel | None = None
+    type: Literal["normalization"] = Field(description="Layer type: normalization.")
+    mean: PerChannel | None = Field(
+        default=None,
+        description="Mean subtracted: a number or one per channel; optional, given together with "
+        "variance.",
+        examples=[0.5, [0.485, 0.456, 0.406]],
+    )
+    variance: NonNegativePerChannel | None = Field(
+        default=None,
+        description="Variance whose square root divides: a number >= 0 or one per channel; "
+        "optional, given together with mean.",
+        examples=[0.25, [0.052441, 0.050176, 0.050625]],
+    )
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> Self:

@@ -26,9 +26,20 @@ from specgen.layers.conv2d import resolve_window
 
 
 class _Pool2D(LayerBase):
-    pool_size: IntPair
-    stride: IntPair | None = None  # default: pool_size
-    padding: Padding = "valid"
+    pool_size: IntPair = Field(
+        description="Pooling window height and width: an int or [h, w].", examples=[2, [3, 3]]
+    )
+    stride: IntPair | None = Field(
+        default=None,
+        description="Step of the window over H and W: an int or [h, w]; default: pool_size.",
+        examples=[2, [2, 1]],
+    )
+    padding: Padding = Field(
+        default="valid",
+        description="'valid' (none), 'same', an int, [ph, pw] or [[top, bottom], [left, right]]; "
+        "padded positions never count; default 'valid'.",
+        examples=["same", 1],
+    )
 
     @property
     def strides(self) -> tuple[int, int]:
@@ -82,17 +93,21 @@ class _Pool2D(LayerBase):
 class MaxPool2D(_Pool2D):
     """Max pooling; padded positions are ignored."""
 
-    type: Literal["max_pool2d"]
+    type: Literal["max_pool2d"] = Field(description="Layer type: max_pool2d.")
 
 
 class AvgPool2D(_Pool2D):
     """Average pooling; the average is over real pixels only, never padding."""
 
-    type: Literal["avg_pool2d"]
+    type: Literal["avg_pool2d"] = Field(description="Layer type: avg_pool2d.")
 
 
 class _GlobalPool2D(LayerBase):
-    keepdims: bool = Field(default=False, description="[1, 1, C] instead of [C].")
+    keepdims: bool = Field(
+        default=False,
+        description="Output [1, 1, C] instead of [C]; default false.",
+        examples=[True],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         h, w, c = require_rank(
@@ -109,10 +124,10 @@ class _GlobalPool2D(LayerBase):
 class GlobalAvgPool2D(_GlobalPool2D):
     """Mean over H and W: [H, W, C] -> [C], or [1, 1, C] with keepdims."""
 
-    type: Literal["global_avg_pool2d"]
+    type: Literal["global_avg_pool2d"] = Field(description="Layer type: global_avg_pool2d.")
 
 
 class GlobalMaxPool2D(_GlobalPool2D):
     """Max over H and W: [H, W, C] -> [C], or [1, 1, C] with keepdims."""
 
-    type: Literal["global_max_pool2d"]
+    type: Literal["global_max_pool2d"] = Field(description="Layer type: global_max_pool2d.")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from specgen.layers.base import (
     Inferred,
     LayerBase,
@@ -23,9 +25,16 @@ from specgen.layers.base import (
 class Rescaling(LayerBase):
     """x * scale + offset; each a number or one per channel (the last axis)."""
 
-    type: Literal["rescaling"]
-    scale: PerChannel
-    offset: PerChannel = 0.0
+    type: Literal["rescaling"] = Field(description="Layer type: rescaling.")
+    scale: PerChannel = Field(
+        description="Factor the input is multiplied by: a number or one per channel.",
+        examples=[0.00392156862745098, 0.00784313725490196],
+    )
+    offset: PerChannel = Field(
+        default=0.0,
+        description="Number added after scaling: a number or one per channel; default 0.0.",
+        examples=[-1.0],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         (shape,) = inputs

@@ -11,6 +11,8 @@ from __future__ import annotations
 from math import prod
 from typing import Literal
 
+from pydantic import Field
+
 from specgen.formulas import reshape_output_shape
 from specgen.layers.base import Inferred, LayerBase, Shape, ShapeIssue, TargetShape
 
@@ -23,8 +25,12 @@ class Reshape(LayerBase):
     [H, W, C].
     """
 
-    type: Literal["reshape"]
-    target_shape: TargetShape
+    type: Literal["reshape"] = Field(description="Layer type: reshape.")
+    target_shape: TargetShape = Field(
+        description="The output shape, channels-last: [H, W, C] or [N]; one size may be -1 "
+        "(inferred).",
+        examples=[[1, 1, -1], [-1]],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         (shape,) = inputs

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from specgen.formulas import explain_upsample_output_size, upsample_output_size
 from specgen.layers.base import Inferred, Interpolation, IntPair, LayerBase, Shape, require_rank
 
@@ -24,9 +26,18 @@ class UpSample2D(LayerBase):
     the input by a fraction of a pixel.
     """
 
-    type: Literal["upsample2d"]
-    size: IntPair = (2, 2)
-    interpolation: Interpolation = "nearest"
+    type: Literal["upsample2d"] = Field(description="Layer type: upsample2d.")
+    size: IntPair = Field(
+        default=(2, 2),
+        description="How many times H and W are enlarged: an int or [h, w]; default 2.",
+        examples=[2, [2, 1]],
+    )
+    interpolation: Interpolation = Field(
+        default="nearest",
+        description="'nearest' repeats pixels, 'bilinear' interpolates (half-pixel centres); "
+        "default 'nearest'.",
+        examples=["bilinear"],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         h, w, c = require_rank(

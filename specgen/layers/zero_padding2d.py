@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from specgen.layers.base import (
     ExplicitPadding,
     Inferred,
@@ -17,8 +19,12 @@ from specgen.layers.base import (
 class ZeroPadding2D(LayerBase):
     """Pads H and W with zeros: int, [ph, pw] or [[top, bottom], [left, right]]."""
 
-    type: Literal["zero_padding2d"]
-    padding: ExplicitPadding
+    type: Literal["zero_padding2d"] = Field(description="Layer type: zero_padding2d.")
+    padding: ExplicitPadding = Field(
+        description="Zeros added around H and W: an int, [ph, pw] or [[top, bottom], [left, "
+        "right]].",
+        examples=[1, [[0, 1], [0, 1]]],
+    )
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         h, w, c = require_rank(inputs, 3, hint="zero_padding2d works on [H, W, C]")
