@@ -45,6 +45,10 @@ TargetName = enum.StrEnum("TargetName", {k: k for k in TARGET_NAMES})  # type: i
 TEXT_VALIDATE = ValidateFormat("text")
 TEXT_SUMMARY = SummaryFormat("text")
 
+# Files named *.schema.json are JSON Schemas (specs/specgen.schema.json): validate skips
+# them, so that a glob over a folder of specs and their schema checks the specs.
+SCHEMA_SUFFIX = ".schema.json"
+
 app = typer.Typer(
     name="specgen",
     help="Check CNN architecture specs and emit Keras or PyTorch source from them.",
@@ -178,6 +182,9 @@ def validate(
     results: list[FileResult] = []
     usage: list[str] = []
     for path in paths:
+        if path.name.endswith(SCHEMA_SUFFIX):  # `specgen validate specs/*` meets the schema
+            print(f"specgen: skipping {path}: a JSON Schema, not a spec", file=sys.stderr)
+            continue
         try:
             result = _check(path, limits, stdin_filename)
         except UsageProblem as problem:

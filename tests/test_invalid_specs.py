@@ -223,7 +223,11 @@ TOTAL_PARAMS = {
 
 
 def _spec_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.endswith(".schema.json")
+    )
 
 
 def _run(path: Path) -> tuple[list[Diagnostic], Graph | None]:

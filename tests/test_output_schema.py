@@ -19,7 +19,11 @@ from specgen.report import JSON_FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIXES = (".json", ".yaml", ".yml")
-SPECS = sorted(p for p in (ROOT / "specs").rglob("*") if p.suffix in SUFFIXES)
+SPECS = sorted(
+    p
+    for p in (ROOT / "specs").rglob("*")
+    if p.suffix in SUFFIXES and not p.name.endswith(".schema.json")  # the spec schema
+)
 CASES = sorted(p for p in (ROOT / "tests" / "cases").glob("*") if p.suffix in SUFFIXES)
 INVALID = sorted(p for p in (ROOT / "tests" / "invalid").rglob("*") if p.suffix in SUFFIXES)
 # Hostile files with findings far from home: no position, cut messages, thousands of them.

@@ -50,8 +50,13 @@ def load_spec(path: Path) -> Any:
 
 
 def example_specs() -> list[Path]:
-    files = sorted([*SPECS.glob("*.json"), *SPECS.glob("*.yaml"), *SPECS.glob("*.yml")])
-    assert CIFAR in files
+    """Every spec under specs/ (the zoo too), not the schema file beside them."""
+    files = sorted(
+        p
+        for p in SPECS.rglob("*")
+        if p.suffix in (".json", ".yaml", ".yml") and not p.name.endswith(".schema.json")
+    )
+    assert CIFAR in files and len(files) >= 10
     return files
 
 
@@ -159,3 +164,60 @@ def test_schema_rejects_what_specgen_rejects(
 
 def test_schema_accepts_the_unedited_base(validator: jsonschema.Draft202012Validator) -> None:
     assert validator.is_valid(cifar())
+
+
+# --- the committed schema file, for editors -----------------------------------------------
+
+
+def test_the_committed_schema_file_is_what_specgen_schema_prints() -> None:
+    """specs/specgen.schema.json is for editors that read a file (yaml-language-server,
+    VS Code's json.schemas); it must never drift from `specgen schema`."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "specgen", "schema"], capture_output=True, text=True, timeout=120
+    )
+    committed = (SPECS / "specgen.schema.json").read_text(encoding="utf-8")
+    assert committed == proc.stdout, "regenerate: specgen schema > specs/specgen.schema.json"
+
+
+def test_a_spec_may_name_its_schema(
+    validator: jsonschema.Draft202012Validator, tmp_path: Path
+) -> None:
+    """A JSON spec can carry `"$schema"` (editors follow it); specgen accepts it, the schema
+    describes it, and a non-string is refused by both."""
+    data = {"$schema": "./specgen.schema.json", **cifar()}
+    assert list(validator.iter_errors(data)) == []
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "specgen", "validate", "--strict", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    data["$schema"] = 3
+    assert list(validator.iter_errors(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "specgen", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "error[SG103]" in done.stderr
+
+
+def test_validate_skips_schema_files_beside_the_specs() -> None:
+    """`specgen validate specs/*.json` meets specs/specgen.schema.json: skipped with a
+    note, not counted, not an error."""
+    done = subprocess.run(
+        [sys.executable, "-m", "specgen", "validate", *sorted(map(str, SPECS.glob("*.json")))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"skipping {SPECS / 'specgen.schema.json'}: a JSON Schema, not a spec" in done.stderr
+    checked = len(list(SPECS.glob("*.json"))) - 1
+    assert f"{checked} file{'s' if checked != 1 else ''} checked" in done.stderr
