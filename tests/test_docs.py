@@ -100,3 +100,28 @@ def test_readme_summary_is_what_summary_prints() -> None:
     )
     assert run.returncode == 0
     assert run.stdout.rstrip("\n") == shown
+
+
+def test_the_distribution_is_specgen_cnn_with_user_extras() -> None:
+    """`specgen` on PyPI is an unrelated project: the distribution is specgen-cnn, the
+    package and the command stay specgen, and users get the frameworks as extras."""
+    import tomllib
+
+    import specgen
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["name"] == "specgen-cnn"
+    assert project["scripts"] == {"specgen": "specgen.cli:main"}
+    assert project["version"] == specgen.__version__
+    extras = project["optional-dependencies"]
+    names = {extra: {r.split(">")[0].split("=")[0] for r in extras[extra]} for extra in extras}
+    assert names["keras"] == {"tensorflow", "keras"}
+    assert names["torch"] == {"torch"}
+    assert names["all"] == names["keras"] | names["torch"]
+    # The tests run what users install: every framework requirement, the same ranges.
+    assert set(extras["all"]) <= set(extras["test"])
+    assert (
+        "pip install specgen-cnn" in README
+        and '"specgen-cnn[all]"' not in README.split("## Installing")[0]
+    )
+    assert "`specgen-cnn[all]`" in README

@@ -746,7 +746,7 @@ def test_wheel_ships_templates_and_emits_outside_the_repo(tmp_path: Path) -> Non
         check=False,
     )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    (wheel,) = dist.glob("specgen-*.whl")
+    (wheel,) = dist.glob("specgen_cnn-*.whl")  # the distribution name; the package is specgen
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     for target in TARGET_NAMES:
