@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -288,6 +289,65 @@ def expand(
     )
     writer = flat_json if syntax == "json" else flat_yaml
     sys.stdout.write(writer(result.document.data))
+
+
+class DiagramFormat(enum.StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+
+
+NO_DOT = (
+    "--format svg needs Graphviz's 'dot' program (apt-get install graphviz, brew install "
+    "graphviz); --format dot prints the graph for it"
+)
+
+
+@app.command()
+def diagram(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="One spec file.")],
+    output_format: Annotated[
+        DiagramFormat,
+        typer.Option(
+            "--format",
+            help="A Mermaid flowchart (for Markdown), Graphviz DOT, or SVG (drawn by "
+            "Graphviz's dot, which must be installed).",
+        ),
+    ] = DiagramFormat.mermaid,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write here (atomically), not stdout.")
+    ] = None,
+    limit: LimitOption = None,
+    stdin_filename: StdinNameOption = None,
+) -> None:
+    """Draw the network: a box per layer with its key arguments, edges labelled with the
+    shapes that flow on them, block instances as clusters, the outputs marked."""
+    from specgen.diagram import DIAGRAM_WRITERS, GraphvizError, dot, svg
+
+    program = shutil.which("dot") if output_format is DiagramFormat.svg else None
+    if output_format is DiagramFormat.svg and program is None:
+        _usage_exit([NO_DOT])
+    result = _valid_file(path, show_warnings=True, limits=_limits(limit), stdin_name=stdin_filename)
+    assert result.graph is not None
+    if program is not None:
+        try:
+            text = svg(dot(result.graph), program)
+        except GraphvizError as error:
+            _usage_exit([str(error)])
+    else:
+        text = DIAGRAM_WRITERS[output_format.value](result.graph)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from specgen.emit import write_atomically
+
+    destination = Path(os.path.realpath(out)) if out.is_symlink() else out
+    if destination.exists() and not destination.is_file():
+        _usage_exit([f"{out}: not a regular file; specgen writes only regular files"])
+    try:
+        write_atomically(destination, text)
+    except OSError as error:
+        _usage_exit([f"{out}: cannot write: {error.strerror or error}"])
 
 
 @app.command()

@@ -125,3 +125,33 @@ def test_the_distribution_is_specgen_cnn_with_user_extras() -> None:
         and '"specgen-cnn[all]"' not in README.split("## Installing")[0]
     )
     assert "`specgen-cnn[all]`" in README
+
+
+def test_readme_diagram_is_what_specgen_draws() -> None:
+    """The README's Mermaid block is `specgen diagram specs/cifar10_cnn.yaml`, and the
+    embedded SVG of a branching network is well-formed and names every layer of it."""
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ElementTree
+
+    from specgen.check import check_file
+
+    shown = README.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    drawn = subprocess.run(
+        [sys.executable, "-m", "specgen", "diagram", "specs/cifar10_cnn.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert shown == drawn
+    assert "](docs/resnet20_cifar.svg)" in README
+    svg = (ROOT / "docs" / "resnet20_cifar.svg").read_text(encoding="utf-8")
+    root = ElementTree.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    graph = check_file(ROOT / "specs" / "resnet20_cifar.yaml").graph
+    assert graph is not None
+    assert {node.name for node in graph.layers()} <= texts
+    assert sum(len(node.inputs) for node in graph.layers()) > len(list(graph.layers()))  # branches
