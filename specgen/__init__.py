@@ -1,10 +1,11 @@
 """specgen: CNN architectures as checked, declarative specs.
 
-Public API (typed; see the README's "Python API"): `load` / `loads` check a spec and give
+Public API (typed; see the README's "Python API"): `load_spec` / `load_spec_text` check a
+spec and give
 a `Spec` (findings and shape-annotated graph); `summarize`, `expand_blocks`, `generate`
 and `draw` give what the summary, expand, emit and diagram commands print;
 `keras_to_torch` / `torch_to_keras` copy weights between the two models emitted from one
-spec. `check_file` is the lower-level check behind `load`.
+spec. `check_file` is the lower-level check behind `load_spec`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from specgen.api import (
     draw,
     expand_blocks,
     generate,
-    load,
-    loads,
+    load_spec,
+    load_spec_text,
     summarize,
 )
 from specgen.check import FileResult, check_file
@@ -40,8 +41,8 @@ __all__ = [
     "expand_blocks",
     "generate",
     "keras_to_torch",
-    "load",
-    "loads",
+    "load_spec",
+    "load_spec_text",
     "summarize",
     "torch_to_keras",
 ]

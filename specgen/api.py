@@ -1,15 +1,17 @@
 """The Python API: what the commands do, as typed functions.
 
     >>> import specgen
-    >>> net = specgen.load("specs/lenet5.yaml")          # doctest: +SKIP
+    >>> net = specgen.load_spec("specs/lenet5.yaml")          # doctest: +SKIP
     >>> net.graph.total_params                            # doctest: +SKIP
     61706
 
-`load` (a file) and `loads` (text) check a spec as `specgen validate` does and return a
+`load_spec` (a file) and `load_spec_text` (text) check a spec as `specgen validate` does
+and return a
 `Spec`: its findings and, when it has no error, its shape-annotated graph. The other
 functions take a valid `Spec` and give what the matching command prints: `summarize`
 (summary), `expand_blocks` (expand), `generate` (emit) and `draw` (diagram); their names
-differ from the commands' because `specgen.expand`, `.emit` and `.diagram` are modules.
+differ from the commands' (and from `load`) because `specgen.expand`, `.emit`, `.diagram`
+and `.load` are modules.
 They raise `SpecError` (with the findings) for a spec with errors, and `ValueError` for
 an unknown format or target. None of them imports a
 framework; the emitted code does, and `keras_to_torch` / `torch_to_keras` move weights
@@ -78,7 +80,9 @@ def _spec(result: FileResult, target: str | None) -> Spec:
     return Spec(result.path, tuple(result.report.diagnostics), graph, result)
 
 
-def load(path: str | Path, *, target: str | None = None, limits: Limits = DEFAULT_LIMITS) -> Spec:
+def load_spec(
+    path: str | Path, *, target: str | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Spec:
     """Check the spec file at `path` (`.json`, `.yaml` or `.yml`); with `target` ('keras'
     or 'pytorch'), also what that target cannot express or warns about. A path that cannot
     be read raises `specgen.check.UsageProblem`."""
@@ -86,7 +90,7 @@ def load(path: str | Path, *, target: str | None = None, limits: Limits = DEFAUL
     return _spec(check_file(Path(path), limits), target)
 
 
-def loads(
+def load_spec_text(
     text: str | bytes,
     *,
     name: str = "spec.yaml",
@@ -128,7 +132,7 @@ def expand_blocks(spec: Spec, format: Syntax = "yaml") -> str:
 def generate(spec: Spec, target: str) -> str:
     """What `specgen emit --target TARGET` prints: the model's source. What the target
     cannot express raises `SpecError` with those findings (SG401); its warnings (SG303,
-    SG304) do not stop it and are in `load(..., target=TARGET).diagnostics`."""
+    SG304) do not stop it and are in `load_spec(..., target=TARGET).diagnostics`."""
     from specgen.targets import emit_source
 
     _check_target(target)

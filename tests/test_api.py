@@ -32,7 +32,7 @@ def _command(*args: str | Path) -> str:
 
 
 def test_each_function_prints_what_its_command_prints() -> None:
-    net = specgen.load(RESNET)
+    net = specgen.load_spec(RESNET)
     assert net.valid(strict=True) and net.graph is not None
     for fmt in ("text", "json", "markdown"):
         assert specgen.summarize(net, fmt) + "\n" == _command("summary", "--format", fmt, RESNET)
@@ -45,7 +45,7 @@ def test_each_function_prints_what_its_command_prints() -> None:
 
 
 def test_a_spec_with_errors_raises_spec_error_with_its_findings() -> None:
-    bad = specgen.loads(BROKEN, name="bad.yaml")
+    bad = specgen.load_spec_text(BROKEN, name="bad.yaml")
     assert not bad.valid() and bad.graph is None
     assert [(d.code, d.position and d.position.line) for d in bad.errors] == [("SG203", 5)]
     for call in (
@@ -61,7 +61,7 @@ def test_a_spec_with_errors_raises_spec_error_with_its_findings() -> None:
 
 
 def test_what_a_target_cannot_express_raises_and_its_warnings_do_not() -> None:
-    refused = specgen.loads(
+    refused = specgen.load_spec_text(
         "specgen: 1\nname: n\ninput: {shape: [16, 16, 3]}\nlayers:\n"
         "  - {type: conv2d, filters: 4, kernel_size: 3, stride: 2, dilation: 2}\n",
         name="r.yaml",
@@ -72,7 +72,7 @@ def test_what_a_target_cannot_express_raises_and_its_warnings_do_not() -> None:
     assert [d.code for d in raised.value.diagnostics] == ["SG401"]
     assert raised.value.diagnostics[0].position is not None  # located in the text
     assert "class N(nn.Module)" in specgen.generate(refused, "pytorch")
-    warned = specgen.loads(
+    warned = specgen.load_spec_text(
         '{"specgen": 1, "name": "w", "input": {"shape": [2, 3, 1]}, "layers": '
         '[{"type": "conv2d", "filters": 1, "kernel_size": [1, 3], "stride": [1, 4]}]}',
         name="w.json",
@@ -88,15 +88,15 @@ def test_loads_chooses_the_syntax_by_name_or_as_told() -> None:
         '{"specgen": 1, "name": "j", "input": {"shape": [4]}, '
         '"layers": [{"type": "dense", "units": 2}]}'
     )
-    assert specgen.loads(text, name="net.json").valid()
-    assert specgen.loads(text, syntax="json").valid()
-    assert specgen.loads(text.encode(), name="net.yml").valid()  # JSON is YAML too
+    assert specgen.load_spec_text(text, name="net.json").valid()
+    assert specgen.load_spec_text(text, syntax="json").valid()
+    assert specgen.load_spec_text(text.encode(), name="net.yml").valid()  # JSON is YAML too
     with pytest.raises(ValueError, match="syntax"):
-        specgen.loads(text, syntax="toml")  # type: ignore[arg-type]
+        specgen.load_spec_text(text, syntax="toml")  # type: ignore[arg-type]
 
 
 def test_wrong_arguments_are_value_errors() -> None:
-    net = specgen.load(ROOT / "specs" / "lenet5.yaml")
+    net = specgen.load_spec(ROOT / "specs" / "lenet5.yaml")
     with pytest.raises(ValueError, match="target"):
         specgen.generate(net, "jax")
     with pytest.raises(ValueError, match="format"):
@@ -104,6 +104,6 @@ def test_wrong_arguments_are_value_errors() -> None:
     with pytest.raises(ValueError, match="format"):
         specgen.draw(net, "svg")  # type: ignore[arg-type]
     with pytest.raises(UsageProblem):
-        specgen.load(ROOT / "specs" / "missing.yaml")
-    limited = specgen.load(ROOT / "specs" / "lenet5.yaml", limits=specgen.Limits(layers=3))
+        specgen.load_spec(ROOT / "specs" / "missing.yaml")
+    limited = specgen.load_spec(ROOT / "specs" / "lenet5.yaml", limits=specgen.Limits(layers=3))
     assert [d.code for d in limited.errors] == ["SG211"]
