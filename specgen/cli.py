@@ -339,15 +339,11 @@ def diagram(
     if out is None:
         sys.stdout.write(text)
         return
-    from specgen.emit import write_atomically
+    from specgen.emit import write_output
 
-    destination = Path(os.path.realpath(out)) if out.is_symlink() else out
-    if destination.exists() and not destination.is_file():
-        _usage_exit([f"{out}: not a regular file; specgen writes only regular files"])
-    try:
-        write_atomically(destination, text)
-    except OSError as error:
-        _usage_exit([f"{out}: cannot write: {error.strerror or error}"])
+    problem = write_output(out, text)
+    if problem is not None:
+        _usage_exit([problem])
 
 
 @app.command()

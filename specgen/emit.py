@@ -49,15 +49,21 @@ def emit_file(result: FileResult, target: str, out: Path | None, *, check: bool)
             )
             outcome.exit_code = 1
         return outcome
+    outcome.usage_error = write_output(out, source) or ""
+    return outcome
+
+
+def write_output(out: Path, text: str) -> str | None:
+    """Write a command's output to `out` (`-o`): through a symlink, refusing anything but
+    a regular file, atomically. The usage error to report, or None when written."""
     destination = Path(os.path.realpath(out)) if out.is_symlink() else out
     if destination.exists() and not destination.is_file():
-        outcome.usage_error = f"{out}: not a regular file; specgen writes only regular files"
-        return outcome
+        return f"{out}: not a regular file; specgen writes only regular files"
     try:
-        write_atomically(destination, source)
+        write_atomically(destination, text)
     except OSError as error:
-        outcome.usage_error = f"{out}: cannot write: {error.strerror or error}"
-    return outcome
+        return f"{out}: cannot write: {error.strerror or error}"
+    return None
 
 
 def write_atomically(path: Path, text: str) -> None:
