@@ -509,15 +509,8 @@ def limits_pass(state: _Pass, shapes: _Shapes, input_shape: Shape, limits: Limit
             )
         )
         return  # every later tensor would repeat it
-    if len(state.parsed.layers) > limits.layers:
-        state.report(
-            limits.layers,
-            None,
-            "SG211",
-            f"the spec has {len(state.parsed.layers):,} layers, over the limit of "
-            f"{limits.layers:,}",
-            hint=hint.format("layers"),
-        )
+    # The layer count is checked before this pass: listed layers by `check._too_many_layers`
+    # (before the schema), expanded ones by the block expansion (SG114).
     found: set[str] = set()
     params = macs = 0
     for index in sorted(shapes.inferred):
