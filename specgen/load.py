@@ -368,40 +368,58 @@ class _Doubt(Exception):
     """The fast JSON path cannot vouch for the text: the exact parser decides."""
 
 
+class _JsonText:
+    """One JSON text the fast path read: its line starts, and the offsets of every value
+    and key (`_index`), computed once when first needed and shared by the value and key
+    positions of the document."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = OffsetPositions(text)  # only its line starts are used
+        self._offsets: tuple[dict[JsonPath, int], dict[JsonPath, int]] | None = None
+
+    def offsets(self, keys: bool) -> dict[JsonPath, int]:
+        if self._offsets is None:
+            self._offsets = _index(self.text)
+        return self._offsets[1] if keys else self._offsets[0]
+
+
 class LazyJsonPositions(Mapping[JsonPath, Position]):
-    """The positions of a JSON file the fast path read, found only when asked for. A
-    valid file read for `validate` usually never asks.
+    """The value (or key) positions of a JSON file the fast path read, found only when
+    asked for. A valid file read for `validate` usually never asks.
 
     The first few questions are answered by walking down the path with the C parser
     skipping every value beside it (`_walk`: linear, at C speed); a file that asks for
-    more (many findings) is parsed once by the position-keeping parser instead, so many
-    questions never cost a walk each."""
+    more (many findings) is indexed once (`_index`, shared with the other mapping), so
+    many questions never cost a walk each."""
 
-    WALKS = 8  # questions answered by walking before the whole file is parsed
+    WALKS = 8  # questions answered by walking before the whole file is indexed
 
-    def __init__(self, text: str, max_values: int, keys: bool) -> None:
-        self._text, self._max_values, self._keys = text, max_values, keys
-        self._found: Mapping[JsonPath, Position] | None = None
+    def __init__(self, source: _JsonText | str, *, keys: bool) -> None:
+        self._source = source if isinstance(source, _JsonText) else _JsonText(source)
+        self._keys = keys
+        self._offsets: dict[JsonPath, int] | None = None
         self._walked: dict[JsonPath, Position | None] = {}
-        self._lines = OffsetPositions(text)
 
-    def _positions(self) -> Mapping[JsonPath, Position]:
-        if self._found is None:
-            values, keys = _index(self._text)
-            self._lines.offsets = keys if self._keys else values
-            self._found = self._lines
-        return self._found
+    def _all(self) -> dict[JsonPath, int]:
+        if self._offsets is None:
+            self._offsets = self._source.offsets(self._keys)
+        return self._offsets
 
     def _lookup(self, path: JsonPath) -> Position | None:
-        if self._found is not None:
-            return self._found.get(path)
-        if path not in self._walked:
-            if len(self._walked) >= self.WALKS:
-                return self._positions().get(path)
-            found = _walk(self._text, path)
-            offset = None if found is None else found[1] if self._keys else found[0]
-            self._walked[path] = None if offset is None else self._lines.position(offset)
-        return self._walked[path]
+        if self._offsets is None:
+            if path in self._walked:
+                return self._walked[path]
+            if len(self._walked) < self.WALKS:
+                found = _walk(self._source.text, path)
+                offset = None if found is None else found[1] if self._keys else found[0]
+                self._walked[path] = None if offset is None else self._position(offset)
+                return self._walked[path]
+        offset = self._all().get(path)
+        return None if offset is None else self._position(offset)
+
+    def _position(self, offset: int) -> Position:
+        return self._source.lines.position(offset)
 
     def __getitem__(self, path: JsonPath) -> Position:
         found = self._lookup(path)
@@ -410,10 +428,10 @@ class LazyJsonPositions(Mapping[JsonPath, Position]):
         return found
 
     def __iter__(self) -> Iterator[JsonPath]:
-        return iter(self._positions())
+        return iter(self._all())
 
     def __len__(self) -> int:
-        return len(self._positions())
+        return len(self._all())
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, tuple) and self._lookup(path) is not None
@@ -536,10 +554,11 @@ def _parse_json(text: str, max_values: int = MAX_NODES) -> Document:
         data = _fast_json(text, max_values)
     except (_Doubt, ValueError, RecursionError):
         return _JsonParser(text, max_values).parse()
+    source = _JsonText(text)
     return Document(
         data,
-        positions=LazyJsonPositions(text, max_values, keys=False),
-        key_positions=LazyJsonPositions(text, max_values, keys=True),
+        positions=LazyJsonPositions(source, keys=False),
+        key_positions=LazyJsonPositions(source, keys=True),
     )
 
 
