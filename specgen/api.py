@@ -56,16 +56,16 @@ class Spec:
 
     @property
     def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+        return self._result.report.errors
 
     @property
     def warnings(self) -> list[Diagnostic]:
         """Warnings the spec does not acknowledge with `allow`."""
-        return [d for d in self.diagnostics if d.severity is Severity.WARNING and not d.allowed]
+        return self._result.report.warnings
 
     def valid(self, *, strict: bool = False) -> bool:
         """No error (and, with `strict`, no unacknowledged warning): `validate`'s exit 0."""
-        return not self.errors and not (strict and self.warnings)
+        return not self._result.report.failed(strict=strict)
 
     def graph_or_raise(self) -> Graph:
         if self.graph is None or self.errors:
