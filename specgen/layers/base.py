@@ -335,6 +335,47 @@ class Inferred:
     fixed_window: bool = True
 
 
+# Fields the sliding-window layers (and dense) declare alike, one definition each: the
+# same default, description and examples in every layer type that has them.
+def stride_field() -> Any:
+    return Field(
+        default=(1, 1),
+        description="Step of the kernel over H and W: an int or [h, w]; default 1.",
+        examples=[2, [2, 1]],
+    )
+
+
+def padding_field() -> Any:
+    return Field(
+        default="valid",
+        description="'valid' (none), 'same', an int, [ph, pw] or [[top, bottom], [left, right]]; "
+        "default 'valid'.",
+        examples=["same", [[1, 1], [0, 1]]],
+    )
+
+
+def dilation_field() -> Any:
+    return Field(
+        default=(1, 1),
+        description="Spacing between the kernel's taps: an int or [h, w]; default 1.",
+        examples=[2, [2, 1]],
+    )
+
+
+def use_bias_field() -> Any:
+    return Field(
+        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
+    )
+
+
+def activation_field() -> Any:
+    return Field(
+        default="linear",
+        description="Activation applied to the output; default 'linear' (none).",
+        examples=["relu", "gelu"],
+    )
+
+
 class LayerBase(BaseModel):
     """Fields every layer type has. Subclasses add ``type`` and their own fields."""
 

@@ -26,9 +26,14 @@ from specgen.layers.base import (
     Shape,
     ShapeIssue,
     Window,
+    activation_field,
     check_softmax,
+    dilation_field,
+    padding_field,
     raise_all,
     require_rank,
+    stride_field,
+    use_bias_field,
 )
 
 
@@ -124,36 +129,17 @@ class Conv2D(LayerBase):
     kernel_size: IntPair = Field(
         description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
     )
-    stride: IntPair = Field(
-        default=(1, 1),
-        description="Step of the kernel over H and W: an int or [h, w]; default 1.",
-        examples=[2, [2, 1]],
-    )
-    padding: Padding = Field(
-        default="valid",
-        description="'valid' (none), 'same', an int, [ph, pw] or [[top, bottom], [left, right]]; "
-        "default 'valid'.",
-        examples=["same", [[1, 1], [0, 1]]],
-    )
-    dilation: IntPair = Field(
-        default=(1, 1),
-        description="Spacing between the kernel's taps: an int or [h, w]; default 1.",
-        examples=[2, [2, 1]],
-    )
+    stride: IntPair = stride_field()
+    padding: Padding = padding_field()
+    dilation: IntPair = dilation_field()
     groups: PositiveInt = Field(
         default=1,
         description="Number of channel groups, dividing both the input channels and filters; "
         "default 1.",
         examples=[2, 4],
     )
-    use_bias: bool = Field(
-        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
-    )
-    activation: ActivationName = Field(
-        default="linear",
-        description="Activation applied to the output; default 'linear' (none).",
-        examples=["relu", "gelu"],
-    )
+    use_bias: bool = use_bias_field()
+    activation: ActivationName = activation_field()
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         shape = require_rank(

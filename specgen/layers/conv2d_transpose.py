@@ -35,9 +35,12 @@ from specgen.layers.base import (
     Shape,
     ShapeIssue,
     _strict_int,
+    activation_field,
     check_softmax,
+    dilation_field,
     raise_all,
     require_rank,
+    use_bias_field,
 )
 
 
@@ -123,19 +126,9 @@ class Conv2DTranspose(LayerBase):
         "[h, w]; optional.",
         examples=[1, [1, 0]],
     )
-    dilation: IntPair = Field(
-        default=(1, 1),
-        description="Spacing between the kernel's taps: an int or [h, w]; default 1.",
-        examples=[2, [2, 1]],
-    )
-    use_bias: bool = Field(
-        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
-    )
-    activation: ActivationName = Field(
-        default="linear",
-        description="Activation applied to the output; default 'linear' (none).",
-        examples=["relu", "gelu"],
-    )
+    dilation: IntPair = dilation_field()
+    use_bias: bool = use_bias_field()
+    activation: ActivationName = activation_field()
 
     def axis_output_padding(self, axis: int) -> int | None:
         return None if self.output_padding is None else self.output_padding[axis]

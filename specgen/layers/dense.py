@@ -15,6 +15,7 @@ from specgen.layers.base import (
     Shape,
     check_softmax,
     require_rank,
+    use_bias_field,
 )
 
 
@@ -23,9 +24,7 @@ class Dense(LayerBase):
 
     type: Literal["dense"] = Field(description="Layer type: dense.")
     units: PositiveInt = Field(description="Number of output features.", examples=[64, 10])
-    use_bias: bool = Field(
-        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
-    )
+    use_bias: bool = use_bias_field()
     activation: ActivationName = Field(
         default="linear",
         description="Activation applied to the output; default 'linear' (none).",

@@ -20,6 +20,11 @@ from specgen.layers.base import (
     Padding,
     PositiveInt,
     Shape,
+    activation_field,
+    dilation_field,
+    padding_field,
+    stride_field,
+    use_bias_field,
 )
 from specgen.layers.depthwise_conv2d import depthwise_step
 
@@ -32,35 +37,16 @@ class SeparableConv2D(LayerBase):
     kernel_size: IntPair = Field(
         description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
     )
-    stride: IntPair = Field(
-        default=(1, 1),
-        description="Step of the kernel over H and W: an int or [h, w]; default 1.",
-        examples=[2, [2, 1]],
-    )
-    padding: Padding = Field(
-        default="valid",
-        description="'valid' (none), 'same', an int, [ph, pw] or [[top, bottom], [left, right]]; "
-        "default 'valid'.",
-        examples=["same", [[1, 1], [0, 1]]],
-    )
-    dilation: IntPair = Field(
-        default=(1, 1),
-        description="Spacing between the kernel's taps: an int or [h, w]; default 1.",
-        examples=[2, [2, 1]],
-    )
+    stride: IntPair = stride_field()
+    padding: Padding = padding_field()
+    dilation: IntPair = dilation_field()
     depth_multiplier: PositiveInt = Field(
         default=1,
         description="Output channels per input channel in the depthwise step; default 1.",
         examples=[2],
     )
-    use_bias: bool = Field(
-        default=True, description="Whether the layer adds a bias; default true.", examples=[False]
-    )
-    activation: ActivationName = Field(
-        default="linear",
-        description="Activation applied to the output; default 'linear' (none).",
-        examples=["relu", "gelu"],
-    )
+    use_bias: bool = use_bias_field()
+    activation: ActivationName = activation_field()
 
     def infer(self, inputs: list[Shape]) -> Inferred:
         channels, inferred = depthwise_step(self, inputs, self.filters)
