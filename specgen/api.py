@@ -141,7 +141,7 @@ def generate(spec: Spec, target: str) -> str:
     assert document is not None
     source, findings = emit_source(graph, target, spec.path, document.raw)
     if source is None:
-        shown = locate(acknowledge(findings, graph), spec._result)
+        shown = locate(acknowledge(findings, graph, spec._result.allow), spec._result)
         raise SpecError(spec.path, tuple(shown))
     return source
 

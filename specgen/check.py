@@ -31,6 +31,8 @@ class FileResult:
     graph: Graph | None = None
     document: Document | None = None  # the flat (expanded) document
     expansion: Expansion | None = None
+    # Warning codes the project config allows in every file (SPEC.md section 6).
+    allow: frozenset[str] = frozenset()
 
 
 def display_path(path: Path) -> str:
@@ -43,15 +45,20 @@ STDIN = "-"
 
 
 def check_file(
-    path: Path, limits: Limits = DEFAULT_LIMITS, *, stdin_name: str | None = None
+    path: Path,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    stdin_name: str | None = None,
+    allow: frozenset[str] = frozenset(),
 ) -> FileResult:
     """Check one spec file; `-` reads standard input, named `stdin_name` in messages
-    (its extension chooses JSON or YAML; YAML without one)."""
+    (its extension chooses JSON or YAML; YAML without one). `allow`: the warning codes
+    the project config acknowledges."""
     if str(path) == STDIN:
         name = stdin_name or "<stdin>"
         raw = sys.stdin.buffer.read(limits.bytes + 1)
         syntax = SUFFIXES.get(Path(name).suffix.lower(), "yaml")
-        return check_bytes(raw, display_path(Path(name)), syntax, limits)
+        return check_bytes(raw, display_path(Path(name)), syntax, limits, allow)
     shown = display_path(path)
     if path.is_dir():
         raise UsageProblem(f"{shown}: is a directory (give the spec files, e.g. {shown}/*.yaml)")
@@ -62,13 +69,19 @@ def check_file(
             raw = handle.read(limits.bytes + 1)
     except OSError as error:
         raise UsageProblem(f"{shown}: cannot read: {error.strerror or error}") from None
-    return check_bytes(raw, shown, SUFFIXES[path.suffix.lower()], limits)
+    return check_bytes(raw, shown, SUFFIXES[path.suffix.lower()], limits, allow)
 
 
-def check_bytes(raw: bytes, shown: str, syntax: str, limits: Limits = DEFAULT_LIMITS) -> FileResult:
+def check_bytes(
+    raw: bytes,
+    shown: str,
+    syntax: str,
+    limits: Limits = DEFAULT_LIMITS,
+    allow: frozenset[str] = frozenset(),
+) -> FileResult:
     """Check a spec given as bytes; `shown` names it in messages, `syntax` is json|yaml."""
     document, problem = parse_bytes(raw, syntax, limits)
-    result = FileResult(shown, Report(shown))
+    result = FileResult(shown, Report(shown), allow=allow)
     if document is None:
         assert problem is not None
         result.report.add(problem)
@@ -86,13 +99,16 @@ def check_bytes(raw: bytes, shown: str, syntax: str, limits: Limits = DEFAULT_LI
             found = parsed.diagnostics
             if parsed.layers:
                 graph, more = build_graph(parsed, flat, expansion.origins, limits)
-                found = acknowledge([*found, *more], graph)
+                found = acknowledge([*found, *more], graph, allow)
                 if parsed.spec is not None:
                     result.spec, result.graph = parsed.spec, graph
             result.report.extend(locate(found, result))
     # In file order, as a compiler reports; findings without a position come first.
+    # The project's `allow` also covers what belongs to no layer (SG302).
     result.report.diagnostics = sorted(
-        _fold_instances([replace(d, file=shown) for d in result.report.diagnostics]),
+        _fold_instances(
+            [replace(d, file=shown) for d in acknowledge(result.report.diagnostics, None, allow)]
+        ),
         key=lambda d: (d.position.line, d.position.column) if d.position else (0, 0),
     )
     return result
@@ -145,25 +161,28 @@ def check_target(result: FileResult, target: str) -> None:
         return
     from specgen.targets import target_findings
 
-    found = acknowledge(target_findings(result.graph, target), result.graph)
+    found = acknowledge(target_findings(result.graph, target), result.graph, result.allow)
     result.report.extend(locate(found, result))
 
 
-def acknowledge(diagnostics: list[Diagnostic], graph: Graph | None) -> list[Diagnostic]:
-    """Mark the warnings a layer acknowledges with `allow` (SPEC section 6) as allowed.
-    Paths are the flat spec's: a warning belongs to the layer at ``('layers', i)``."""
-    if graph is None:
-        return diagnostics
+def acknowledge(
+    diagnostics: list[Diagnostic], graph: Graph | None, project: frozenset[str] = frozenset()
+) -> list[Diagnostic]:
+    """Mark as allowed the warnings a layer acknowledges with `allow`, and those whose
+    code the project config allows everywhere (SPEC section 6). Paths are the flat
+    spec's: a warning belongs to the layer at ``('layers', i)``."""
     allows = {
         node.path: frozenset(node.layer.allow)
-        for node in graph.layers()
+        for node in (graph.layers() if graph is not None else ())
         if node.layer is not None and node.layer.allow
     }
-    if not allows:
+    if not allows and not project:
         return diagnostics
     return [
         replace(d, allowed=True)
-        if d.severity is Severity.WARNING and d.code in allows.get(tuple(d.json_path[:2]), ())
+        if d.severity is Severity.WARNING
+        and not d.allowed
+        and (d.code in project or d.code in allows.get(tuple(d.json_path[:2]), ()))
         else d
         for d in diagnostics
     ]

@@ -12,8 +12,9 @@ import os
 import shutil
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -28,6 +29,10 @@ from specgen.check import (
     locate,
 )
 from specgen.limits import DEFAULT_LIMITS, Limits
+from specgen.load import SUFFIXES
+
+if TYPE_CHECKING:
+    from specgen.config import Config
 from specgen.report import (
     SUMMARY_RENDERERS,
     VALIDATE_REPORTERS,
@@ -80,11 +85,34 @@ LimitOption = Annotated[
 ]
 
 
-def _limits(settings: list[str] | None) -> Limits:
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="PATH",
+        help="The project config to use (default: specgen.toml, or [tool.specgen] in "
+        "pyproject.toml, in the working directory or the nearest folder above it).",
+    ),
+]
+
+
+def _project(config_path: Path | None, limit_settings: list[str] | None = None) -> Config:
+    """The project config for this run, with `--limit` settings applied over its limits.
+    A config with problems is reported (located, like a spec's) and exits 2."""
+    from specgen.config import resolve
+
+    config, problems = resolve(config_path)
+    if problems:
+        colour = use_colour(sys.stderr)
+        for problem in problems:
+            print(format_diagnostic(problem, colour=colour), file=sys.stderr)
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        _usage_exit([f"the project config has {count}; nothing was checked"])
     try:
-        return DEFAULT_LIMITS.with_settings(settings or [])
+        limits = config.limits.with_settings(limit_settings or [])
     except ValueError as error:
         _usage_exit([str(error)])
+    return replace(config, limits=limits)
 
 
 StdinNameOption = Annotated[
@@ -98,11 +126,9 @@ StdinNameOption = Annotated[
 ]
 
 
-def _check(
-    path: Path, limits: Limits = DEFAULT_LIMITS, stdin_name: str | None = None
-) -> FileResult:
+def _check(path: Path, config: Config, stdin_name: str | None = None) -> FileResult:
     _current_spec[:] = [stdin_name or "<stdin>" if str(path) == STDIN else display_path(path)]
-    return check_file(path, limits, stdin_name=stdin_name)
+    return check_file(path, config.limits, stdin_name=stdin_name, allow=config.allow)
 
 
 def _print_version(value: bool) -> None:
@@ -138,12 +164,12 @@ def _usage_exit(messages: list[str]) -> NoReturn:
 
 
 def _valid_file(
-    path: Path, *, show_warnings: bool, limits: Limits, stdin_name: str | None = None
+    path: Path, *, show_warnings: bool, config: Config, stdin_name: str | None = None
 ) -> FileResult:
     """The checked file, for the commands that need a valid spec (summary, emit, expand):
     a path that cannot be checked exits 2; a spec with errors is reported and exits 1."""
     try:
-        result = _check(path, limits, stdin_name)
+        result = _check(path, config, stdin_name)
     except UsageProblem as problem:
         _usage_exit([str(problem)])
     if result.graph is None or result.document is None:
@@ -160,34 +186,48 @@ def _valid_file(
 @app.command()
 def validate(
     paths: Annotated[
-        list[Path], typer.Argument(metavar="PATH", help="Spec files (.json, .yaml, .yml).")
+        list[Path],
+        typer.Argument(
+            metavar="PATH",
+            help="Spec files (.json, .yaml, .yml), or folders to search for them.",
+        ),
     ],
     output_format: Annotated[
         ValidateFormat, typer.Option("--format", help="How to report findings.")
     ] = TEXT_VALIDATE,
-    strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="Fail on warnings too (default: the project config's 'strict', else no).",
+            show_default=False,
+        ),
+    ] = None,
     target: Annotated[
         TargetName | None,
         typer.Option(help="Also report what this target cannot express exactly."),
     ] = None,
     limit: LimitOption = None,
     stdin_filename: StdinNameOption = None,
+    config_path: ConfigOption = None,
 ) -> None:
     """Check each spec's schema and shapes; report every problem of every file.
 
-    A PATH that cannot be checked (missing, a directory, not a spec file) is a usage
-    error, printed first; the other files are still checked and reported; exit 2."""
-    limits = _limits(limit)
+    A folder stands for the spec files below it. A PATH that cannot be checked (missing,
+    not a spec file, a folder without specs) is a usage error, printed first; the other
+    files are still checked and reported; exit 2."""
+    config = _project(config_path, limit)
+    strict = config.strict if strict is None else strict
     if sum(str(p) == STDIN for p in paths) > 1:
         _usage_exit(["'-' (standard input) can be given once"])
     results: list[FileResult] = []
     usage: list[str] = []
-    for path in paths:
+    for path in _spec_paths(paths, usage):
         if path.name.endswith(SCHEMA_SUFFIX):  # `specgen validate specs/*` meets the schema
             print(f"specgen: skipping {path}: a JSON Schema, not a spec", file=sys.stderr)
             continue
         try:
-            result = _check(path, limits, stdin_filename)
+            result = _check(path, config, stdin_filename)
         except UsageProblem as problem:
             print(f"specgen: error: {problem}", file=sys.stderr)
             usage.append(str(problem))
@@ -206,6 +246,47 @@ def validate(
         raise typer.Exit(1)
 
 
+# Folders never searched for specs: version control, environments, caches.
+SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages"})
+
+
+def _spec_paths(paths: list[Path], usage: list[str]) -> list[Path]:
+    """The files to check: each PATH, a folder replaced by the spec files below it (in
+    sorted order, hidden and environment folders skipped), each file once however often
+    it is named (`specs/**/*` names `specs/zoo` and the files in it)."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve() if str(path) != STDIN else path
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+
+    for path in paths:
+        if str(path) == STDIN or not path.is_dir():
+            add(path)
+            continue
+        found = sorted(
+            f
+            for f in path.rglob("*")
+            if f.suffix.lower() in SUFFIXES
+            and not f.name.endswith(SCHEMA_SUFFIX)
+            and not any(
+                part.startswith(".") or part in SKIPPED_FOLDERS
+                for part in f.relative_to(path).parts
+            )
+            and f.is_file()
+        )
+        if not found:
+            problem = f"{display_path(path)}: a folder with no spec file (.json, .yaml, .yml)"
+            print(f"specgen: error: {problem}", file=sys.stderr)
+            usage.append(problem)
+        for f in found:
+            add(f)
+    return out
+
+
 @app.command()
 def summary(
     path: Annotated[Path, typer.Argument(metavar="PATH", help="One spec file.")],
@@ -217,34 +298,72 @@ def summary(
     ] = TEXT_SUMMARY,
     limit: LimitOption = None,
     stdin_filename: StdinNameOption = None,
+    config_path: ConfigOption = None,
 ) -> None:
     """Per-layer table: output shape, params, MACs, receptive field, resolved padding."""
-    result = _valid_file(path, show_warnings=True, limits=_limits(limit), stdin_name=stdin_filename)
+    result = _valid_file(
+        path, show_warnings=True, config=_project(config_path, limit), stdin_name=stdin_filename
+    )
     assert result.graph is not None
     print(SUMMARY_RENDERERS[output_format.value](result.graph, result.path))
 
 
 @app.command()
 def emit(
-    path: Annotated[Path, typer.Argument(metavar="PATH", help="One spec file.")],
-    target: Annotated[TargetName, typer.Option(help="The framework to emit for.")],
+    path: Annotated[
+        Path | None, typer.Argument(metavar="PATH", help="One spec file (not with --all).")
+    ] = None,
+    target: Annotated[
+        TargetName | None,
+        typer.Option(help="The framework to emit for (not with --all)."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Write here (atomically), not stdout.")
     ] = None,
     check: Annotated[
-        bool, typer.Option(help="Exit 1 with a diff if OUT differs from what would be written.")
+        bool,
+        typer.Option(
+            help="Write nothing; exit 1 with a diff if OUT (with --all: any mapped file) "
+            "differs from what would be written, or is missing."
+        ),
+    ] = False,
+    all_mapped: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every file of the project config's emit map ([[tool.specgen.emit]]).",
+        ),
     ] = False,
     limit: LimitOption = None,
     stdin_filename: StdinNameOption = None,
+    config_path: ConfigOption = None,
 ) -> None:
-    """Emit model source for Keras 3 or PyTorch; build_model() returns the network."""
+    """Emit model source for Keras 3 or PyTorch; build_model() returns the network.
+
+    With --all, regenerate every file the project config maps a spec to (only those that
+    change are written); with --all --check, verify them all."""
     from specgen.emit import emit_file
 
+    config = _project(config_path, limit)
+    if all_mapped:
+        given = [
+            flag for flag, value in (("PATH", path), ("--target", target), ("-o", out)) if value
+        ]
+        if given:
+            _usage_exit(
+                [
+                    "--all takes the specs, targets and files from the config; drop "
+                    + ", ".join(given)
+                ]
+            )
+        _emit_all(config, check=check)
+    if path is None or target is None:
+        _usage_exit(
+            ["give a spec file and --target keras|pytorch (or --all for the project's emit map)"]
+        )
     if check and out is None:
         _usage_exit(["--check needs -o/--out: the file to compare with"])
-    result = _valid_file(
-        path, show_warnings=False, limits=_limits(limit), stdin_name=stdin_filename
-    )
+    result = _valid_file(path, show_warnings=False, config=config, stdin_name=stdin_filename)
     outcome = emit_file(result, target.value, out, check=check)
     for finding in locate(outcome.findings, result):
         print(format_diagnostic(finding, colour=use_colour(sys.stderr)), file=sys.stderr)
@@ -255,6 +374,96 @@ def emit(
     elif outcome.source is not None and out is None:
         sys.stdout.write(outcome.source)
     raise typer.Exit(outcome.exit_code)
+
+
+def _emit_all(config: Config, *, check: bool) -> NoReturn:
+    """`emit --all [--check]`: every generated file of the emit map. A spec used by several
+    rules is checked once; a file is written only when its text changes (so an unchanged
+    file keeps its time stamp). Exit 1 when a spec has errors or, with --check, when a
+    file is stale or missing; 2 when a file cannot be read or written."""
+    from specgen.config import relative
+    from specgen.emit import emit_file, write_output
+
+    if not config.emit:
+        where = relative(config.path) if config.path is not None else "no project config found"
+        _usage_exit(
+            [
+                f"--all: the project config has no emit map ({where}); add an [[emit]] table "
+                "(or [[tool.specgen.emit]] in pyproject.toml) with spec, target and out"
+            ]
+        )
+    mapped, problems = config.mapped()
+    colour = use_colour(sys.stderr)
+    if problems:
+        for problem in problems:
+            print(format_diagnostic(problem, colour=colour), file=sys.stderr)
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        _usage_exit([f"the emit map has {count}; nothing was emitted"])
+    checked: dict[Path, FileResult] = {}
+    failed = usage = 0
+    changed: list[str] = []
+    for item in mapped:
+        spec_shown, out_shown = relative(item.spec), relative(item.out)
+        result = checked.get(item.spec)
+        if result is None:
+            try:
+                result = checked[item.spec] = _check(Path(spec_shown), config)
+            except UsageProblem as problem:
+                print(f"specgen: error: {problem}", file=sys.stderr)
+                usage += 1
+                continue
+            if result.graph is None or result.document is None:
+                VALIDATE_REPORTERS["text"](
+                    [FileOutcome(result.path, result.report.diagnostics, True)],
+                    sys.stdout,
+                    sys.stderr,
+                )
+        if result.graph is None or result.document is None:
+            failed += 1
+            continue
+        outcome = emit_file(result, item.target, Path(out_shown), check=True)
+        for finding in locate(outcome.findings, result):
+            print(format_diagnostic(finding, colour=colour), file=sys.stderr)
+        if outcome.usage_error:
+            print(f"specgen: error: {outcome.usage_error}", file=sys.stderr)
+            usage += 1
+        elif outcome.source is None:  # what the target cannot express (SG401)
+            failed += 1
+        elif outcome.exit_code == 0:
+            continue
+        elif check:
+            missing = not item.out.exists()
+            state = "missing" if missing else "stale"
+            print(
+                f"specgen: {out_shown}: {state}: {spec_shown} emits it for {item.target}",
+                file=sys.stderr,
+            )
+            if not missing:
+                sys.stdout.write(outcome.diff)
+            changed.append(out_shown)
+        else:
+            item.out.parent.mkdir(parents=True, exist_ok=True)
+            trouble = write_output(Path(out_shown), outcome.source)
+            if trouble is not None:
+                print(f"specgen: error: {trouble}", file=sys.stderr)
+                usage += 1
+                continue
+            print(f"specgen: wrote {out_shown} ({spec_shown}, {item.target})", file=sys.stderr)
+            changed.append(out_shown)
+    total = len(mapped)
+    files = f"{total} generated file{'s' if total != 1 else ''}"
+    if check:
+        verdict = (
+            f"{len(changed)} out of date; run 'specgen emit --all'" if changed else "all up to date"
+        )
+    else:
+        verdict = f"{len(changed)} written, {total - len(changed) - failed - usage} unchanged"
+    if failed:
+        verdict += f", {failed} not emitted (the spec has errors)"
+    print(f"specgen: {files}: {verdict}", file=sys.stderr)
+    if usage:
+        raise typer.Exit(2)
+    raise typer.Exit(1 if failed or (check and changed) else 0)
 
 
 class ExpandFormat(enum.StrEnum):
@@ -271,6 +480,7 @@ def expand(
     ] = None,
     limit: LimitOption = None,
     stdin_filename: StdinNameOption = None,
+    config_path: ConfigOption = None,
 ) -> None:
     """Print the spec with every block expanded into plain layers (like `cpp -E`).
 
@@ -279,7 +489,9 @@ def expand(
     """
     from specgen.expand import flat_json, flat_yaml
 
-    result = _valid_file(path, show_warnings=True, limits=_limits(limit), stdin_name=stdin_filename)
+    result = _valid_file(
+        path, show_warnings=True, config=_project(config_path, limit), stdin_name=stdin_filename
+    )
     assert result.document is not None
     named = Path(stdin_filename or "-") if str(path) == STDIN else path
     syntax = (
@@ -319,6 +531,7 @@ def diagram(
     ] = None,
     limit: LimitOption = None,
     stdin_filename: StdinNameOption = None,
+    config_path: ConfigOption = None,
 ) -> None:
     """Draw the network: a box per layer with its key arguments, edges labelled with the
     shapes that flow on them, block instances as clusters, the outputs marked."""
@@ -327,7 +540,9 @@ def diagram(
     program = shutil.which("dot") if output_format is DiagramFormat.svg else None
     if output_format is DiagramFormat.svg and program is None:
         _usage_exit([NO_DOT])
-    result = _valid_file(path, show_warnings=True, limits=_limits(limit), stdin_name=stdin_filename)
+    result = _valid_file(
+        path, show_warnings=True, config=_project(config_path, limit), stdin_name=stdin_filename
+    )
     assert result.graph is not None
     if program is not None:
         try:

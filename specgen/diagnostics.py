@@ -30,6 +30,11 @@ CODES: dict[str, str] = {
     "SG005": "the file is too large or too deeply nested",
     "SG006": "the document is empty or its top level is not a mapping",
     "SG007": "the file is not valid UTF-8",
+    # The project config (specgen.toml or [tool.specgen]); a spec's SG1xx codes serve its
+    # keys and values. Its findings are the invocation's, not a spec's: exit code 2.
+    "SG008": "the project config cannot be read or is not valid TOML",
+    "SG009": "the project config's emit map: a pattern matches no spec, or two specs would "
+    "write one file",
     # SG1xx: the schema
     "SG101": "a required key is missing",
     "SG102": "unknown key",

@@ -28,7 +28,7 @@ def emit_file(result: FileResult, target: str, out: Path | None, *, check: bool)
     if source is None:
         return EmitOutcome(findings=findings, exit_code=1)
     # Warnings only: printed (unless the spec allows them), and the file is written.
-    shown = [d for d in acknowledge(findings, result.graph) if not d.allowed]
+    shown = [d for d in acknowledge(findings, result.graph, result.allow) if not d.allowed]
     outcome = EmitOutcome(source=source, findings=shown)
     if out is None:
         return outcome

@@ -223,7 +223,7 @@ def test_validate_valid_and_warning_only_files_exit_0(tmp_path: Path) -> None:
     "make_args",
     [
         pytest.param(lambda tmp: ["validate", tmp / "missing.yaml"], id="missing-file"),
-        pytest.param(lambda tmp: ["validate", tmp], id="directory"),
+        pytest.param(lambda tmp: ["validate", tmp / "empty"], id="folder-without-specs"),
         pytest.param(lambda tmp: ["validate", tmp / "dir.yaml"], id="directory-with-yaml-suffix"),
         pytest.param(lambda tmp: ["validate", tmp / "notes.txt"], id="txt-file"),
         pytest.param(lambda tmp: ["validate", tmp / "ok.yaml" / "x.yaml"], id="under-a-file"),
@@ -240,6 +240,7 @@ def test_usage_errors_exit_2(tmp_path: Path, make_args: Any) -> None:
     write(tmp_path, "ok.yaml", VALID_SMALL)
     write(tmp_path, "notes.txt", VALID_SMALL)
     (tmp_path / "dir.yaml").mkdir()
+    (tmp_path / "empty").mkdir()
     (tmp_path / "dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
     result = run(make_args(tmp_path))
     assert result.code == 2, (result.out, result.err)
@@ -253,7 +254,9 @@ def test_usage_error_messages_name_the_problem(tmp_path: Path) -> None:
     missing = run(["validate", tmp_path / "missing.yaml"])
     assert f"specgen: error: {tmp_path / 'missing.yaml'}: cannot read" in missing.err
     directory = run(["validate", tmp_path / "dir.yaml"])
-    assert f"specgen: error: {tmp_path / 'dir.yaml'}: is a directory" in directory.err
+    assert f"specgen: error: {tmp_path / 'dir.yaml'}: a folder with no spec file" in directory.err
+    summary = run(["summary", tmp_path / "dir.yaml"])
+    assert f"specgen: error: {tmp_path / 'dir.yaml'}: is a directory" in summary.err
     txt = run(["validate", tmp_path / "notes.txt"])
     assert "not a spec file (expected .json, .yaml or .yml)" in txt.err
     option = run(["validate", "--bogus", CIFAR])
@@ -788,10 +791,54 @@ def test_usage_errors_come_first_and_are_never_counted_as_checked(tmp_path: Path
     lines = mixed.err.splitlines()
     assert lines[0] == f"specgen: error: {missing}: cannot read: No such file or directory"
     assert lines[-1].startswith("specgen: 1 file checked")
-    directory = run(["validate", SPECS])
+    (tmp_path / "empty").mkdir()
+    directory = run(["validate", tmp_path / "empty"])
     assert directory.code == 2
-    assert "is a directory (give the spec files" in directory.err
+    assert "a folder with no spec file" in directory.err
     assert "checked" not in directory.err
+
+
+# --- folders ----------------------------------------------------------------------------------
+
+
+def test_a_folder_stands_for_the_specs_below_it() -> None:
+    every = sorted(
+        p for p in SPECS.rglob("*") if p.suffix in (".yaml", ".json") and ".schema." not in p.name
+    )
+    assert len(every) >= 10 and any(p.parent.name == "zoo" for p in every)
+    result = run(["validate", "--strict", "--format", "json", SPECS])
+    assert result.code == 0, result.err
+    checked = [f["path"] for f in json.loads(result.out)["files"]]
+    assert checked == [str(p) for p in every]
+
+
+def test_validate_strict_over_a_globstar_of_specs_exits_0() -> None:
+    """`validate --strict specs/**/*` (the issue's own line), with bash's globstar on, which
+    names the folder specs/zoo beside the files in it: each file is checked once."""
+    done = subprocess.run(
+        [
+            "bash",
+            "-O",
+            "globstar",
+            "-c",
+            f"{sys.executable} -m specgen validate --strict specs/**/*",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    count = sum(1 for p in SPECS.rglob("*.*") if p.is_file() and ".schema." not in p.name)
+    assert f"specgen: {count} files checked, 0 failed" in done.stderr
+
+
+def test_hidden_folders_are_not_searched(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", VALID_SMALL)
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / ".git", "broken.yaml", "{")
+    result = run(["validate", tmp_path])
+    assert result.code == 0, result.err
+    assert "1 file checked" in result.err
 
 
 # --- colour -----------------------------------------------------------------------------------

@@ -294,6 +294,9 @@ def test_every_code_has_a_corpus_case() -> None:
     """A new diagnostic code needs a case here (a file and its expected findings)."""
     covered = {code for found in EXPECTED.values() for code, _, _ in found}
     covered |= {code for _, found in TARGET_EXPECTED.values() for code, _, _ in found}
+    # The project config's codes: `# expect:` lines of tests/invalid/config (test_config.py).
+    for config in (INVALID / "config").glob("*.toml"):
+        covered |= set(re.findall(r"^# expect: (SG\d{3}) ", config.read_text(), re.MULTILINE))
     missing = sorted(CODES.keys() - covered)
     assert missing == [], f"no corpus case for {missing}: add a file to tests/invalid"
 
