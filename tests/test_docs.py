@@ -6,8 +6,6 @@ import os
 import re
 from pathlib import Path
 
-import yaml
-
 from specgen.diagnostics import CODES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,39 +43,6 @@ def test_constraints_pin_the_cpu_torch_while_the_package_keeps_a_range() -> None
     base = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
     for heavy in ("torch", "tensorflow", "keras"):
         assert heavy not in base
-
-
-def test_pre_commit_hook_runs_validate() -> None:
-    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
-    assert hook["id"] == "specgen-validate"
-    assert hook["entry"] == "specgen validate"
-    assert hook["language"] == "python"
-    assert set(hook["types_or"]) == {"json", "yaml"}
-
-
-def test_pre_commit_entry_passes_good_specs_and_fails_bad_ones() -> None:
-    """Run the hook's own entry the way pre-commit does: the command plus file names."""
-    import subprocess
-    import sys
-
-    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
-    program, *args = hook["entry"].split()
-    executable = Path(sys.executable).parent / program
-    assert executable.exists(), "the console script is not installed next to python"
-    good = sorted(str(p) for p in (ROOT / "specs").glob("*.*"))
-    bad = sorted(str(p) for p in (ROOT / "tests" / "invalid").glob("*.*"))
-    ok = subprocess.run([executable, *args, *good], capture_output=True, text=True, cwd=ROOT)
-    assert ok.returncode == 0, ok.stderr
-    fail = subprocess.run([executable, *args, *bad], capture_output=True, text=True, cwd=ROOT)
-    assert fail.returncode == 1
-    assert "Traceback" not in fail.stderr
-    # Every bad file has at least one finding (the corpus holds warning-only cases too).
-    reported = {
-        line.split(":", 1)[0]
-        for line in fail.stderr.splitlines()
-        if "error[SG" in line or "warning[SG" in line
-    }
-    assert reported == set(bad)
 
 
 def test_readme_shows_the_emitted_code_that_specgen_really_emits() -> None:
