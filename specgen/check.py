@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from specgen.collector import collector_paused
 from specgen.diagnostics import Diagnostic, Report, Severity
 from specgen.expand import Expansion, expand
 from specgen.graph import Graph, build_graph
@@ -80,6 +81,13 @@ def check_bytes(
     allow: frozenset[str] = frozenset(),
 ) -> FileResult:
     """Check a spec given as bytes; `shown` names it in messages, `syntax` is json|yaml."""
+    with collector_paused():
+        return _check_bytes(raw, shown, syntax, limits, allow)
+
+
+def _check_bytes(
+    raw: bytes, shown: str, syntax: str, limits: Limits, allow: frozenset[str]
+) -> FileResult:
     document, problem = parse_bytes(raw, syntax, limits)
     result = FileResult(shown, Report(shown), allow=allow)
     if document is None:

@@ -36,13 +36,13 @@ internal error (exit 3), before anything is printed or written.
 from __future__ import annotations
 
 import ast
-import gc
 import math
 import re
 from dataclasses import dataclass
 from typing import NoReturn, TypeGuard
 
 from specgen.activations import ACTIVATION_NAMES, canonical_activation
+from specgen.collector import collector_paused
 
 
 def _words(text: str) -> frozenset[str]:
@@ -297,17 +297,13 @@ class _Checker:
             if _CODING.match(line_text):
                 raise UnsafeSource(self.target, "text", number, "an encoding declaration")
         # The cyclic collector would rescan the growing tree: quadratic in the file's size.
-        collecting = gc.isenabled()
-        gc.disable()
         try:
-            tree = ast.parse(self.source)
+            with collector_paused():
+                tree = ast.parse(self.source)
         except (SyntaxError, ValueError) as error:
             raise UnsafeSource(
                 self.target, "text", getattr(error, "lineno", 0) or 0, f"does not parse: {error}"
             ) from None
-        finally:
-            if collecting:
-                gc.enable()
         self.collect(tree)
         self.module(tree)
 
