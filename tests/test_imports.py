@@ -118,3 +118,54 @@ def test_the_check_detects_a_framework_import() -> None:
     assert codes == [0]
     assert "jinja2" in heavy(modules)
     assert heavy(["kerastuner", "torchvisionx", "tensorflow_probability"]) == []
+
+
+# The specgen modules the validate path imports: reading, expansion, schema, shape pass,
+# reporting and the project config; not the typed API, the targets, emit, the diagram or
+# weight transfer. A module added here must be one validate really needs (issue 10).
+VALIDATE_MODULES = {
+    "specgen",
+    "specgen.activations",
+    "specgen.check",
+    "specgen.cli",
+    "specgen.collector",
+    "specgen.config",
+    "specgen.diagnostics",
+    "specgen.expand",
+    "specgen.formulas",
+    "specgen.graph",
+    "specgen.layers",
+    "specgen.limits",
+    "specgen.load",
+    "specgen.report",
+    "specgen.spec",
+    "specgen.suggest",
+}
+# Third-party packages it may import: the base install's, and what they bring.
+VALIDATE_PACKAGES = {
+    "annotated_doc",
+    "annotated_types",
+    "click",
+    "pydantic",
+    "pydantic_core",
+    "shellingham",
+    "typer",
+    "typing_extensions",
+    "typing_inspection",
+    "yaml",
+}
+
+
+def test_the_validate_path_imports_only_what_it_needs() -> None:
+    _, modules = loaded_modules([["validate", str(CIFAR)]])
+    ours = {
+        m for m in modules if m.split(".")[0] == "specgen" and not m.startswith("specgen.layers.")
+    }
+    assert ours == VALIDATE_MODULES
+    third_party = {
+        m.split(".")[0]
+        for m in modules
+        if not m.startswith("_") and m.split(".")[0] not in sys.stdlib_module_names
+    } - {"specgen", "cython_runtime"}  # cython_runtime: made by any Cython extension
+    assert third_party <= VALIDATE_PACKAGES, third_party - VALIDATE_PACKAGES
+    assert {"pydantic", "typer", "yaml"} <= third_party
