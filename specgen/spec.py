@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -39,6 +40,12 @@ class InputSpec(BaseModel):
     )
 
 
+LAYERS_DESCRIPTION = (
+    "The layers (or block uses), in order; each takes the previous layer's output unless "
+    "it names its inputs."
+)
+
+
 class Spec(BaseModel):
     """A whole spec file."""
 
@@ -60,11 +67,13 @@ class Spec(BaseModel):
     specgen: Literal[1] = Field(description="Format version.")
     name: Identifier = Field(description="Model name: a Python identifier.")
     input: InputSpec = Field(description="The model input: its shape, without the batch axis.")
-    layers: list[Layer] = Field(
-        min_length=1,
-        description="The layers (or block uses), in order; each takes the previous layer's "
-        "output unless it names its inputs.",
-    )
+    # Each layer is validated by its own model, chosen by its `type` (`_validate_layers`),
+    # so that only the layer types a spec uses build their validators. The JSON Schema
+    # describes the full union (`_SchemaSpec`).
+    if TYPE_CHECKING:
+        layers: list[LayerBase]
+    else:
+        layers: list[Any] = Field(min_length=1, description=LAYERS_DESCRIPTION)
     outputs: (
         Annotated[
             list[LayerName],
@@ -81,7 +90,55 @@ class Spec(BaseModel):
     )
 
 
-_LAYER = TypeAdapter[LayerBase](Layer)
+@cache
+def _schema_model() -> type[Spec]:
+    """The spec as the JSON Schema describes it: `layers` as the union of every layer
+    type. Made on first use: building it builds every layer model."""
+
+    class Spec(_Spec):  # the same name and docstring: the schema shows both
+        """A whole spec file."""
+
+        layers: list[Layer] = Field(min_length=1, description=LAYERS_DESCRIPTION)
+
+    return Spec
+
+
+_Spec = Spec
+
+
+@cache
+def _union() -> TypeAdapter[LayerBase]:
+    """Every layer type, discriminated on `type`: what validates a layer whose `type` is
+    missing, unknown or not a string, so that its errors are the union's own."""
+    return TypeAdapter[LayerBase](Layer)
+
+
+def _validate_layer(raw: Any) -> LayerBase:
+    """One layer, by the model its `type` names (built on first use); ValidationError
+    locations are the discriminated union's: ``(type, field, ...)``."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    model = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        return _union().validate_python(raw)
+    return model.model_validate(raw)
+
+
+def _validate_layers(raw_layers: object) -> tuple[list[LayerBase], list[ErrorDetails]]:
+    """Every layer of the list, with the errors located as the union would locate them."""
+    layers: list[LayerBase] = []
+    errors: list[ErrorDetails] = []
+    if not isinstance(raw_layers, list):
+        return layers, errors  # the Spec model reports the wrong type
+    for index, raw in enumerate(raw_layers):
+        try:
+            layers.append(_validate_layer(raw))
+        except ValidationError as error:
+            kind = raw.get("type") if isinstance(raw, dict) else None
+            tag: tuple[str, ...] = (kind,) if isinstance(kind, str) and kind in LAYER_TYPES else ()
+            for found in error.errors():
+                found["loc"] = ("layers", index, *tag, *found["loc"])
+                errors.append(found)
+    return layers, errors
 
 
 @dataclass(slots=True)
@@ -142,7 +199,7 @@ def _recovered_layer(raw: Any) -> LayerBase | None:
     The file has failed already: this only lets one run report what comes after.
     """
     try:
-        return _LAYER.validate_python(raw)
+        return _validate_layer(raw)
     except ValidationError as error:
         errors = error.errors()
     if not isinstance(raw, dict) or not all(
@@ -163,7 +220,7 @@ def _recovered_layer(raw: Any) -> LayerBase | None:
         if suggestion is not None and suggestion not in raw:
             fixed[suggestion] = value
     try:
-        return _LAYER.validate_python(fixed)
+        return _validate_layer(fixed)
     except ValidationError:
         return None
 
@@ -182,10 +239,16 @@ def _validate(document: Document) -> tuple[Spec | None, list[Diagnostic]]:
                 position=document.locate(("specgen",)),
             )
         ]
+    errors: list[ErrorDetails] = []
+    spec: Spec | None = None
     try:
         spec = Spec.model_validate(data)
     except ValidationError as error:
         errors = error.errors()
+    layers, layer_errors = _validate_layers(data.get("layers"))
+    if errors or layer_errors:
+        # In the model's field order, as one validation would list them.
+        errors = _in_field_order([*errors, *layer_errors])
         # `kernal_size` gives 'unknown key' (did you mean 'kernel_size'?) and 'missing
         # kernel_size': one mistake, so only the first, which names the fix, is kept.
         fixes = {fix for e in errors if (fix := _typo_fix(e, document)) is not None}
@@ -195,7 +258,14 @@ def _validate(document: Document) -> tuple[Spec | None, list[Diagnostic]]:
             if not (d.code == "SG101" and d.json_path in fixes)
         ]
         return None, _dedupe(diagnostics)
-    return spec, []
+    assert spec is not None
+    return spec.model_copy(update={"layers": layers}), []
+
+
+def _in_field_order(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    order = {name: index for index, name in enumerate(Spec.model_fields)}
+    order["$schema"] = order.get("schema_ref", 0)
+    return sorted(errors, key=lambda e: order.get(str(e["loc"][0]), len(order)) if e["loc"] else -1)
 
 
 def _typo_fix(error: ErrorDetails, document: Document) -> JsonPath | None:
@@ -415,7 +485,7 @@ def json_schema() -> dict[str, Any]:
     """
     from specgen.expand import MAX_REPEAT
 
-    schema = Spec.model_json_schema()
+    schema = _schema_model().model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "urn:specgen:spec:1"  # the format version, `specgen: 1`
     defs = schema["$defs"]
