@@ -220,7 +220,9 @@ def validate(
     strict = config.strict if strict is None else strict
     if sum(str(p) == STDIN for p in paths) > 1:
         _usage_exit(["'-' (standard input) can be given once"])
-    results: list[FileResult] = []
+    # Only what the report needs is kept per file: a run over thousands of specs must
+    # not hold every file's document and graph until the end.
+    outcomes: list[FileOutcome] = []
     usage: list[str] = []
     for path in _spec_paths(paths, usage):
         if path.name.endswith(SCHEMA_SUFFIX):  # `specgen validate specs/*` meets the schema
@@ -234,10 +236,8 @@ def validate(
             continue
         if target is not None:
             check_target(result, target.value)
-        results.append(result)
-    outcomes = [
-        FileOutcome(r.path, r.report.diagnostics, r.report.failed(strict=strict)) for r in results
-    ]
+        report = result.report
+        outcomes.append(FileOutcome(result.path, report.diagnostics, report.failed(strict=strict)))
     if outcomes or not usage:
         VALIDATE_REPORTERS[output_format.value](outcomes, sys.stdout, sys.stderr)
     if usage:
