@@ -50,25 +50,45 @@ class NodeKind(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class ReceptiveField:
     """Per axis (h, w): window size in input pixels, jump (input pixels between
-    neighbouring outputs) and the centre of the first output's window (0 = centre of
-    the first input pixel; negative reaches into padding).
+    neighbouring outputs) and the centre of the first output's window (`start`; 0 =
+    centre of the first input pixel; negative reaches into padding).
 
-    Exact arithmetic: sizes and jumps are Python ints and starts are half-integer
-    `Fraction`s, so no stack of layers can overflow a float (35 strides of 2**31 - 1
-    make a jump of about 2**1085) or round a position."""
+    Exact arithmetic in ints: the window's first and last pixel centres are whole
+    pixels, so the centre is kept doubled (`twice_start`, their sum) and `start` is a
+    half-integer `Fraction` made only when shown. No stack of layers can overflow a
+    float (35 strides of 2**31 - 1 make a jump of about 2**1085) or round a position,
+    and the pass costs int operations only."""
 
     size: tuple[int, int]
     jump: tuple[int, int]
-    start: tuple[Fraction, Fraction]
+    twice_start: tuple[int, int]
+
+    @classmethod
+    def of(
+        cls, size: tuple[int, int], jump: tuple[int, int], start: tuple[float, float]
+    ) -> ReceptiveField:
+        """From the start itself (a multiple of 1/2).
+
+        >>> ReceptiveField.of((2, 2), (1, 1), (0.5, 0.5)).twice_start
+        (1, 1)
+        """
+        twice = (Fraction(start[0]) * 2, Fraction(start[1]) * 2)
+        if any(t.denominator != 1 for t in twice):
+            raise ValueError(f"a window centre is a multiple of 1/2, got {start}")
+        return cls(size, jump, (int(twice[0]), int(twice[1])))
+
+    @property
+    def start(self) -> tuple[Fraction, Fraction]:
+        return (Fraction(self.twice_start[0], 2), Fraction(self.twice_start[1], 2))
 
     def through(self, window: Window) -> ReceptiveField:
-        size, jump, start = [], [], []
-        for a in (0, 1):
-            k, s, p = window.kernel[a], window.stride[a], window.pad_before[a]
-            size.append(self.size[a] + (k - 1) * self.jump[a])
-            jump.append(self.jump[a] * s)
-            start.append(self.start[a] + (Fraction(k - 1, 2) - p) * self.jump[a])
-        return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]))
+        (k0, k1), (s0, s1), (p0, p1) = window.kernel, window.stride, window.pad_before
+        (j0, j1), (n0, n1), (t0, t1) = self.jump, self.size, self.twice_start
+        return ReceptiveField(
+            (n0 + (k0 - 1) * j0, n1 + (k1 - 1) * j1),
+            (j0 * s0, j1 * s1),
+            (t0 + (k0 - 1 - 2 * p0) * j0, t1 + (k1 - 1 - 2 * p1) * j1),
+        )
 
     @staticmethod
     def union(fields: list[ReceptiveField]) -> ReceptiveField | None:
@@ -78,26 +98,28 @@ class ReceptiveField:
         then each output pixel sees the union of its inputs' windows, which are
         intervals centred on each input's start. Otherwise None (shown as ``-``).
 
-        >>> one, two, half = Fraction(1), Fraction(2), Fraction(1, 2)
-        >>> a = ReceptiveField((3, 3), (1, 1), (one, one))
-        >>> b = ReceptiveField((5, 5), (1, 1), (two, two))
+        >>> a = ReceptiveField.of((3, 3), (1, 1), (1, 1))
+        >>> b = ReceptiveField.of((5, 5), (1, 1), (2, 2))
         >>> ReceptiveField.union([a, b]) == b
         True
-        >>> ReceptiveField.union([a, ReceptiveField((2, 2), (2, 2), (half, half))]) is None
+        >>> half = ReceptiveField.of((2, 2), (2, 2), (0.5, 0.5))
+        >>> ReceptiveField.union([a, half]) is None
         True
         """
         if any(f.jump != fields[0].jump for f in fields):
             return None
-        size, start = [], []
+        size, twice = [], []
         for a in (0, 1):
-            low = min(f.start[a] - Fraction(f.size[a] - 1, 2) for f in fields)
-            high = max(f.start[a] + Fraction(f.size[a] - 1, 2) for f in fields)
-            size.append(int(high - low) + 1)
-            start.append((low + high) / 2)
-        return ReceptiveField((size[0], size[1]), fields[0].jump, (start[0], start[1]))
+            # First and last pixel centres: whole numbers (twice_start and size - 1
+            # have the same parity).
+            low = min((f.twice_start[a] - (f.size[a] - 1)) // 2 for f in fields)
+            high = max((f.twice_start[a] + (f.size[a] - 1)) // 2 for f in fields)
+            size.append(high - low + 1)
+            twice.append(low + high)
+        return ReceptiveField((size[0], size[1]), fields[0].jump, (twice[0], twice[1]))
 
 
-INPUT_FIELD = ReceptiveField((1, 1), (1, 1), (Fraction(0), Fraction(0)))
+INPUT_FIELD = ReceptiveField((1, 1), (1, 1), (0, 0))
 
 
 @dataclass(slots=True)

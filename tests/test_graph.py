@@ -54,7 +54,7 @@ def rf(
 ) -> ReceptiveField:
     sizes = size if isinstance(size, tuple) else (size, size)
     starts = start if isinstance(start, tuple) else (start, start)
-    return ReceptiveField(sizes, (jump, jump), (float(starts[0]), float(starts[1])))
+    return ReceptiveField.of(sizes, (jump, jump), (float(starts[0]), float(starts[1])))
 
 
 # --- fan-in and fan-out ------------------------------------------------------------------------
@@ -601,7 +601,7 @@ def test_the_union_of_fields_with_equal_jumps() -> None:
 def test_the_union_is_undefined_when_jumps_differ() -> None:
     assert ReceptiveField.union([rf(3, 1, 1), rf(3, 2, 1)]) is None
     # Differing on one axis only is enough.
-    other = ReceptiveField((3, 3), (1, 2), (1.0, 1.0))
+    other = ReceptiveField.of((3, 3), (1, 2), (1.0, 1.0))
     assert ReceptiveField.union([rf(3, 1, 1), other]) is None
 
 
@@ -694,7 +694,7 @@ def test_concatenate_along_a_spatial_axis_has_no_field(tmp_path: Path) -> None:
             "  - {name: cat, type: concatenate, axis: 0, inputs: [input, a]}\n",
         )
     )
-    assert graph.nodes["a"].receptive_field == ReceptiveField((3, 1), (1, 1), (1.0, 0.0))
+    assert graph.nodes["a"].receptive_field == ReceptiveField.of((3, 1), (1, 1), (1.0, 0.0))
     assert graph.nodes["cat"].receptive_field is None
 
 
