@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -206,6 +205,8 @@ def load_config(path: Path) -> tuple[Config, list[Diagnostic]]:
                 "SG008", f"the project config is over {MAX_CONFIG_BYTES:,} bytes", file=shown
             )
         ]
+    import tomllib  # only where a config exists: most runs never parse TOML
+
     try:
         text = raw.decode("utf-8")
         data = tomllib.loads(text)
@@ -223,7 +224,7 @@ def load_config(path: Path) -> tuple[Config, list[Diagnostic]]:
     return _Checker(config).check(table)
 
 
-def _toml_error(error: tomllib.TOMLDecodeError, shown: str) -> Diagnostic:
+def _toml_error(error: ValueError, shown: str) -> Diagnostic:
     # tomllib's message ends with "(at line L, column C)"; keep the text, move the place.
     message = str(error)
     position = None

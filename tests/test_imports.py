@@ -169,3 +169,5 @@ def test_the_validate_path_imports_only_what_it_needs() -> None:
     } - {"specgen", "cython_runtime"}  # cython_runtime: made by any Cython extension
     assert third_party <= VALIDATE_PACKAGES, third_party - VALIDATE_PACKAGES
     assert {"pydantic", "typer", "yaml"} <= third_party
+    # This checkout's pyproject.toml has no [tool.specgen]: no TOML is parsed.
+    assert "tomllib" not in modules
