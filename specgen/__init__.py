@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The public names and the module each lives in. They are imported on first use, so
 # that `specgen validate` (which needs neither the typed API nor weight transfer) does
