@@ -843,7 +843,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [name for name in SECTIONS if args.only is None or name in args.only]
     for program in ("specgen", "check-jsonschema"):
         if not (BIN / program).exists():
-            print(f"{BIN / program} not found: pip install -e '.[bench]'", file=sys.stderr)
+            print(f"{BIN / program} not found: pip install -e '.[test]'", file=sys.stderr)
             return 2
     started = time.perf_counter()
     sections: list[dict[str, Any]] = []
