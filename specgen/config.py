@@ -14,7 +14,8 @@
 (In `pyproject.toml` the tables are `[tool.specgen]`, `[tool.specgen.limits]` and
 `[[tool.specgen.emit]]`.) The config is found by walking up from the working directory
 to the first folder holding `specgen.toml`, or a `pyproject.toml` with a `[tool.specgen]`
-table; `specgen.toml` wins in the same folder, as `ruff.toml` does over `pyproject.toml`.
+table, no further than the repository's root; `specgen.toml` wins in the same folder, as
+`ruff.toml` does over `pyproject.toml`.
 
 The file is read with `tomllib` and checked as strictly as a spec, with the same codes and
 located findings: an unknown key is SG102 with a did-you-mean, a wrong type SG103, a bad
@@ -161,15 +162,21 @@ DEFAULT_CONFIG = Config()
 
 
 def relative(path: Path) -> str:
-    """`path` relative to the working directory where it lies below it."""
+    """`path` as a compiler shows it: relative to the working directory (`../specs/a.yaml`
+    from a subfolder of the project), absolute when that would climb more than two
+    folders (or cross to another drive)."""
     try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
+        shown = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
         return str(path)
+    far = shown.startswith(os.path.join("..", "..", "..", ""))
+    return str(path.resolve()) if far else shown
 
 
 def find_config(start: Path | None = None) -> Path | None:
-    """The config that applies in `start` (default: the working directory)."""
+    """The config that applies in `start` (default: the working directory): the nearest
+    folder upwards with one, stopping at the repository's root (a folder holding `.git`
+    or `.hg`): a config outside the repository is not the project's."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / CONFIG_NAME
@@ -178,6 +185,8 @@ def find_config(start: Path | None = None) -> Path | None:
         pyproject = folder / PYPROJECT
         if pyproject.is_file() and _has_tool_table(pyproject):
             return pyproject
+        if (folder / ".git").exists() or (folder / ".hg").exists():
+            return None
     return None
 
 
@@ -208,7 +217,7 @@ def load_config(path: Path) -> tuple[Config, list[Diagnostic]]:
     import tomllib  # only where a config exists: most runs never parse TOML
 
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # an editor's byte-order mark
         data = tomllib.loads(text)
     except UnicodeDecodeError as error:
         return DEFAULT_CONFIG, [
@@ -476,7 +485,10 @@ class _TomlKeys:
                     self.places.setdefault(keys, Position(number, line.index("[") + 1))
                 else:
                     table = keys
-                self.places.setdefault(table, Position(number, line.index("[") + 1))
+                here = Position(number, line.index("[") + 1)
+                for end in range(1, len(keys) + 1):  # `[tool.specgen]` also places `tool`
+                    self.places.setdefault(keys[:end], here)
+                self.places.setdefault(table, here)
                 continue
             key = self._KEY.match(line)
             if key is None:

@@ -99,6 +99,16 @@ def test_the_config_is_found_from_the_working_directory_up(tmp_path: Path) -> No
     assert find_config(tmp_path / "a") == tmp_path / "a" / "specgen.toml"  # it wins
 
 
+def test_a_config_outside_the_repository_does_not_apply(tmp_path: Path) -> None:
+    write(tmp_path, "specgen.toml", "strict = true\n")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "specs").mkdir()
+    assert find_config(repo / "specs") is None
+    write(repo, "pyproject.toml", "[tool.specgen]\n")
+    assert find_config(repo / "specs") == repo / "pyproject.toml"
+
+
 def test_pyproject_and_specgen_toml_read_the_same(tmp_path: Path) -> None:
     body = 'strict = true\nallow = ["SG301"]\n[limits]\nlayers = 20\n'
     own, own_problems = load_config(write(tmp_path, "specgen.toml", body))
@@ -232,3 +242,28 @@ def test_emit_all_is_its_own_mode(mapped: Path) -> None:
     assert unmapped.returncode == 2 and "no emit map" in unmapped.stderr
     neither = specgen("emit", cwd=mapped)
     assert neither.returncode == 2 and "--all" in neither.stderr
+
+
+def test_emit_all_from_a_subfolder_names_paths_from_there(mapped: Path) -> None:
+    (mapped / "notes").mkdir()
+    done = specgen("emit", "--all", cwd=mapped / "notes")
+    assert done.returncode == 0, done.stderr
+    assert "specgen: wrote ../models/lenet5.py (../specs/lenet5.yaml, pytorch)" in done.stderr
+    assert specgen("emit", "--all", "--check", cwd=mapped).returncode == 0  # same files
+
+
+def test_a_byte_order_mark_is_not_a_syntax_error(tmp_path: Path) -> None:
+    write(tmp_path, "net.yaml", CIFAR_WARNED)
+    (tmp_path / "specgen.toml").write_bytes(b"\xef\xbb\xbfstrict = true\n")
+    done = specgen("validate", "net.yaml", cwd=tmp_path)
+    assert done.returncode == 1 and "warning[SG301]" in done.stderr  # strict was read
+
+
+def test_a_wrong_table_is_located_at_its_header(tmp_path: Path) -> None:
+    path = write(tmp_path, "specgen.toml", "strict = true\n\n[tool.specgen]\nstrict = true\n")
+    _, (problem,) = load_config(path)
+    assert (problem.code, problem.json_path) == ("SG102", ("tool",))
+    assert problem.position is not None and (problem.position.line, problem.position.column) == (
+        3,
+        1,
+    )
