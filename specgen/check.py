@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from specgen.collector import collector_paused
 from specgen.diagnostics import Diagnostic, Report, Severity
@@ -57,20 +58,42 @@ def check_file(
     the project config acknowledges."""
     if str(path) == STDIN:
         name = stdin_name or "<stdin>"
-        raw = sys.stdin.buffer.read(limits.bytes + 1)
+        raw = _read_at_most(sys.stdin.buffer, limits.bytes + 1)
         syntax = SUFFIXES.get(Path(name).suffix.lower(), "yaml")
         return check_bytes(raw, display_path(Path(name)), syntax, limits, allow)
     shown = display_path(path)
-    if path.is_dir():
+    try:
+        folder = path.is_dir()
+    except OSError as error:
+        raise UsageProblem(f"{shown}: cannot read: {error.strerror or error}") from None
+    if folder:
         raise UsageProblem(f"{shown}: is a directory (give the spec files, e.g. {shown}/*.yaml)")
     if path.suffix.lower() not in SUFFIXES:
         raise UsageProblem(f"{shown}: not a spec file (expected .json, .yaml or .yml)")
     try:
         with path.open("rb") as handle:
-            raw = handle.read(limits.bytes + 1)
-    except OSError as error:
-        raise UsageProblem(f"{shown}: cannot read: {error.strerror or error}") from None
+            raw = _read_at_most(handle, limits.bytes + 1)
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+        reason = error.strerror if isinstance(error, OSError) else None
+        raise UsageProblem(f"{shown}: cannot read: {reason or error}") from None
     return check_bytes(raw, shown, SUFFIXES[path.suffix.lower()], limits, allow)
+
+
+READ_CHUNK = 1 << 20
+
+
+def _read_at_most(stream: BinaryIO, size: int) -> bytes:
+    """Up to `size` bytes, read in chunks: a raised `bytes` limit must not make Python
+    set aside a buffer of that size before reading a 2 KiB spec."""
+    chunks: list[bytes] = []
+    left = size
+    while left > 0:
+        chunk = stream.read(min(left, READ_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def check_bytes(

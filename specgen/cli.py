@@ -6,6 +6,7 @@ PyTorch, Keras or Jinja; ``emit`` imports the targets lazily.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import gc
 import json
@@ -259,13 +260,20 @@ def _spec_paths(paths: list[Path], usage: list[str]) -> list[Path]:
     seen: set[Path] = set()
 
     def add(path: Path) -> None:
-        key = path.resolve() if str(path) != STDIN else path
+        try:
+            key = path.resolve() if str(path) != STDIN else path
+        except (OSError, RuntimeError):  # a symlink loop: check_file reports it
+            key = path.absolute()
         if key not in seen:
             seen.add(key)
             out.append(path)
 
     for path in paths:
-        if str(path) == STDIN or not path.is_dir():
+        try:
+            folder = str(path) != STDIN and path.is_dir()
+        except OSError:  # a name too long, a folder it cannot enter: check_file reports it
+            folder = False
+        if not folder:
             add(path)
             continue
         found = sorted(
@@ -377,6 +385,22 @@ def emit(
     raise typer.Exit(outcome.exit_code)
 
 
+def _current_text(path: Path) -> tuple[str | None, str | None]:
+    """A generated file's text, or None and why it has none ('missing' is no reason)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except IsADirectoryError:
+        return None, "a folder, not a file"
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror or error})"
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+
+
 def _emit_all(config: Config, *, check: bool) -> NoReturn:
     """`emit --all [--check]`: every generated file of the emit map. A spec used by several
     rules is checked once; a file is written only when its text changes (so an unchanged
@@ -422,45 +446,64 @@ def _emit_all(config: Config, *, check: bool) -> NoReturn:
         if result.graph is None or result.document is None:
             failed += 1
             continue
-        outcome = emit_file(result, item.target, Path(out_shown), check=True)
+        outcome = emit_file(result, item.target, None, check=False)  # the source only
         for finding in locate(outcome.findings, result):
             print(format_diagnostic(finding, colour=colour), file=sys.stderr)
-        if outcome.usage_error:
-            print(f"specgen: error: {outcome.usage_error}", file=sys.stderr)
-            usage += 1
-        elif outcome.source is None:  # what the target cannot express (SG401)
+        if outcome.source is None:  # what the target cannot express (SG401)
             failed += 1
-        elif outcome.exit_code == 0:
             continue
-        elif check:
-            missing = not item.out.exists()
-            state = "missing" if missing else "stale"
+        out_path = Path(out_shown)
+        current, unreadable = _current_text(out_path)
+        if current == outcome.source:
+            continue
+        if check:
+            state = unreadable or ("stale" if current is not None else "missing")
             print(
                 f"specgen: {out_shown}: {state}: {spec_shown} emits it for {item.target}",
                 file=sys.stderr,
             )
-            if not missing:
-                sys.stdout.write(outcome.diff)
+            if current is not None:
+                sys.stdout.writelines(
+                    difflib.unified_diff(
+                        current.splitlines(keepends=True),
+                        outcome.source.splitlines(keepends=True),
+                        fromfile=f"{out_shown} (on disk)",
+                        tofile=f"{out_shown} (from {spec_shown})",
+                    )
+                )
             changed.append(out_shown)
-        else:
-            item.out.parent.mkdir(parents=True, exist_ok=True)
-            trouble = write_output(Path(out_shown), outcome.source)
-            if trouble is not None:
-                print(f"specgen: error: {trouble}", file=sys.stderr)
-                usage += 1
-                continue
-            print(f"specgen: wrote {out_shown} ({spec_shown}, {item.target})", file=sys.stderr)
-            changed.append(out_shown)
+            continue
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            print(
+                f"specgen: error: {out_path.parent}: cannot create the folder: "
+                f"{error.strerror or error}",
+                file=sys.stderr,
+            )
+            usage += 1
+            continue
+        trouble = write_output(out_path, outcome.source)
+        if trouble is not None:
+            print(f"specgen: error: {trouble}", file=sys.stderr)
+            usage += 1
+            continue
+        print(f"specgen: wrote {out_shown} ({spec_shown}, {item.target})", file=sys.stderr)
+        changed.append(out_shown)
     total = len(mapped)
     files = f"{total} generated file{'s' if total != 1 else ''}"
     if check:
         verdict = (
-            f"{len(changed)} out of date; run 'specgen emit --all'" if changed else "all up to date"
+            f"{len(changed)} out of date; run 'specgen emit --all'"
+            if changed
+            else ("all up to date" if not failed and not usage else "none out of date")
         )
     else:
         verdict = f"{len(changed)} written, {total - len(changed) - failed - usage} unchanged"
     if failed:
         verdict += f", {failed} not emitted (the spec has errors)"
+    if usage:
+        verdict += f", {usage} could not be read or written"
     print(f"specgen: {files}: {verdict}", file=sys.stderr)
     if usage:
         raise typer.Exit(2)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from specgen.diagnostics import CODES, WARNING_CODES, Diagnostic, JsonPath, Position, show_value
-from specgen.limits import DEFAULT_LIMITS, Limits
+from specgen.limits import DEFAULT_LIMITS, MAX_LIMIT, Limits
 from specgen.load import SUFFIXES
 from specgen.suggest import Suggester
 
@@ -108,14 +108,29 @@ class Config:
         problems: list[Diagnostic] = []
         writers: dict[Path, Mapped] = {}
         root = self.root
+        real_root = root.resolve()
         for rule in self.emit:
-            specs = sorted(
-                p
-                for p in root.glob(rule.spec)
-                if p.is_file()
-                and p.suffix.lower() in SUFFIXES
-                and not p.name.endswith(SCHEMA_SUFFIX)
-            )
+            try:
+                specs = sorted(
+                    p
+                    for p in root.glob(rule.spec)
+                    if p.suffix.lower() in SUFFIXES
+                    and not p.name.endswith(SCHEMA_SUFFIX)
+                    and not _hidden(p.relative_to(root))
+                    and p.is_file()
+                )
+            except (ValueError, IndexError, AttributeError, NotImplementedError, OSError) as err:
+                # pathlib refuses some patterns only while matching ('**x', '.').
+                problems.append(
+                    self.finding(
+                        "SG009",
+                        f"emit rule {rule.index + 1}: {rule.spec!r} is not a usable glob: "
+                        f"{err or type(err).__name__}",
+                        ("emit", rule.index, "spec"),
+                        hint='e.g. spec = "specs/*.yaml" or "specs/**/*.yaml"',
+                    )
+                )
+                continue
             if not specs:
                 problems.append(
                     self.finding(
@@ -127,7 +142,20 @@ class Config:
                     )
                 )
             for spec in specs:
-                out = root / rule.out.format(stem=spec.stem, target=rule.target)
+                name = rule.out.format(stem=spec.stem, target=rule.target)
+                out = root / name
+                outside = _outside(real_root, name, out)
+                if outside is not None:
+                    problems.append(
+                        self.finding(
+                            "SG009",
+                            f"emit rule {rule.index + 1}: {name!r} (for {relative(spec)!r}) "
+                            f"{outside}; specgen writes generated files only inside the "
+                            "project, outside hidden folders",
+                            ("emit", rule.index, "out"),
+                        )
+                    )
+                    continue
                 item = Mapped(spec, rule.target, out, rule)
                 earlier = writers.get(out)
                 if earlier is not None:
@@ -161,6 +189,28 @@ class Config:
 DEFAULT_CONFIG = Config()
 
 
+def _hidden(path: Path) -> bool:
+    return any(part.startswith(".") for part in path.parts)
+
+
+def _outside(real_root: Path, name: str, out: Path) -> str | None:
+    """Why the filled-in output path `name` may not be written, or None. A spec's stem
+    can be '..' (a file named '...yaml'), and a committed symlink can point anywhere:
+    both are checked on the path itself, after {stem} is filled in."""
+    parts = Path(name).parts
+    if Path(name).is_absolute() or ".." in parts:
+        return "leaves the project folder"
+    if _hidden(Path(name)):
+        return "is in a hidden folder or is a hidden file"
+    try:
+        real = out.resolve()
+    except (OSError, RuntimeError) as error:
+        return f"cannot be resolved ({error})"
+    if not real.is_relative_to(real_root):
+        return f"leads outside the project through a symlink (to {real})"
+    return None
+
+
 def relative(path: Path) -> str:
     """`path` as a compiler shows it: relative to the working directory (`../specs/a.yaml`
     from a subfolder of the project), absolute when that would climb more than two
@@ -190,20 +240,45 @@ def find_config(start: Path | None = None) -> Path | None:
     return None
 
 
+# The spellings of `tool.specgen` (a pre-filter; the parse decides): `[tool.specgen]`,
+# `tool."specgen"`, `tool.specgen.x = ...`, and a `specgen` key under `[tool]`. Each is
+# linear: no pattern can cross a line.
+_DOTTED_TOOL = re.compile(rb"tool[ \t]*\.[ \t]*[\"']?specgen\b")
+_TOOL_HEADER = re.compile(rb"^[ \t]*\[[ \t]*[\"']?tool[\"']?[ \t]*\]", re.MULTILINE)
+_SPECGEN_KEY = re.compile(rb"^[ \t]*[\"']?specgen[\"']?[ \t]*[.=]", re.MULTILINE)
+
+
 def _has_tool_table(pyproject: Path) -> bool:
-    # Cheap test first: most pyproject.toml files never mention specgen.
+    """Whether this pyproject.toml configures specgen. Most never mention specgen, so that
+    is tested first; one that does is parsed (every TOML spelling of the table counts:
+    `[tool."specgen"]`, dotted keys, ...). One that does not parse counts if a line looks
+    like the table's header, so that its syntax error is reported."""
     try:
-        text = pyproject.read_text(encoding="utf-8", errors="replace")
+        with pyproject.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError:
         return False
-    return re.search(r"^\s*\[\s*tool\s*\.\s*specgen\s*[\].]", text, re.MULTILINE) is not None
+    if not (_DOTTED_TOOL.search(raw) or (_TOOL_HEADER.search(raw) and _SPECGEN_KEY.search(raw))):
+        return False  # no spelling of the table: no TOML parse (tomllib costs 20 ms)
+    import tomllib
+
+    text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return (
+            re.search(r"^[ \t]*\[[ \t]*tool[ \t]*\.[ \t]*specgen", text, re.MULTILINE) is not None
+        )
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "specgen" in tool
 
 
 def load_config(path: Path) -> tuple[Config, list[Diagnostic]]:
     """Read and check the config at `path`. With findings, the Config is the defaults'."""
     shown = relative(path)
     try:
-        raw = path.read_bytes()[: MAX_CONFIG_BYTES + 1]
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
         return DEFAULT_CONFIG, [
             Diagnostic("SG008", f"cannot read the project config: {error.strerror}", file=shown)
@@ -225,6 +300,10 @@ def load_config(path: Path) -> tuple[Config, list[Diagnostic]]:
         ]
     except tomllib.TOMLDecodeError as error:
         return DEFAULT_CONFIG, [_toml_error(error, shown)]
+    except RecursionError:
+        return DEFAULT_CONFIG, [
+            Diagnostic("SG008", "the project config is nested too deeply to read", file=shown)
+        ]
     prefix: JsonPath = ("tool", "specgen") if path.name == PYPROJECT else ()
     table: object = data
     for key in prefix:
@@ -358,10 +437,10 @@ class _Checker:
                     f"'limits.{name}': expected a whole number, got {show_value(number)}",
                     ("limits", name),
                 )
-            elif number < 1:
+            elif not 1 <= number <= MAX_LIMIT:
                 self.fail(
                     "SG104",
-                    f"'limits.{name}': expected a number >= 1, got {number}",
+                    f"'limits.{name}': expected a number from 1 to {MAX_LIMIT:,}, got {number}",
                     ("limits", name),
                 )
             else:
@@ -440,6 +519,8 @@ class _Checker:
             return found
         if any(ch in out for ch in "*?["):
             return "out", f"'out' is a file name, not a glob: {out!r}", "use {stem}"
+        if not out.endswith(".py"):
+            return "out", f"'out' names the generated Python file (.py): {out!r}", None
         names = re.findall(r"\{([^{}]*)\}", out)
         unknown = [n for n in names if n not in OUT_FIELDS]
         stray = re.sub(r"\{[^{}]*\}", "", out)
@@ -461,7 +542,9 @@ class _TomlKeys:
     placed at its nearest enclosing key or table.
     """
 
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    # `[table]` or `[[array]]` at the start of a line: one greedy run to the first `]`,
+    # so the match is linear (a lazy run beside `\s*` took cubic time on long blanks).
+    _HEADER = re.compile(r"[ \t]*(\[\[?)([^\]\n]*)\]\]?[ \t]*(?:#.*)?$")
     _KEY = re.compile(
         r"""^(\s*)((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=\s*"""
     )

@@ -56,9 +56,12 @@ def emit_file(result: FileResult, target: str, out: Path | None, *, check: bool)
 def write_output(out: Path, text: str) -> str | None:
     """Write a command's output to `out` (`-o`): through a symlink, refusing anything but
     a regular file, atomically. The usage error to report, or None when written."""
-    destination = Path(os.path.realpath(out)) if out.is_symlink() else out
-    if destination.exists() and not destination.is_file():
-        return f"{out}: not a regular file; specgen writes only regular files"
+    try:
+        destination = Path(os.path.realpath(out)) if out.is_symlink() else out
+        if destination.exists() and not destination.is_file():
+            return f"{out}: not a regular file; specgen writes only regular files"
+    except OSError as error:  # a name too long, a folder it cannot enter
+        return f"{out}: cannot write: {error.strerror or error}"
     try:
         write_atomically(destination, text)
     except OSError as error:

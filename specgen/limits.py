@@ -70,9 +70,16 @@ def _positive(setting: str, text: str) -> int:
             number = float("nan")
         if number == number and number not in (float("inf"), float("-inf")):
             value = int(number) if number == int(number) else None
-    if value is None or value < 1:
-        raise ValueError(f"--limit {setting!r}: the value must be a whole number >= 1")
+    if value is None or not 1 <= value <= MAX_LIMIT:
+        raise ValueError(
+            f"--limit {setting!r}: the value must be a whole number from 1 to {MAX_LIMIT:,}"
+        )
     return value
+
+
+# The largest value any limit takes: past every real network and every machine, and
+# small enough for every count and buffer size it bounds (1e15 bytes is a petabyte).
+MAX_LIMIT = 10**15
 
 
 DEFAULT_LIMITS = Limits()

@@ -267,3 +267,153 @@ def test_a_wrong_table_is_located_at_its_header(tmp_path: Path) -> None:
         3,
         1,
     )
+
+
+# --- what the review found: nothing a config or a repository holds escapes the project ---
+
+
+def test_a_stem_of_dots_cannot_lead_out_of_the_project(mapped: Path) -> None:
+    (mapped / "specs" / "lenet5.yaml").rename(mapped / "specs" / "...yaml")
+    write(
+        mapped,
+        "specgen.toml",
+        '[[emit]]\nspec = "specs/*.yaml"\ntarget = "keras"\nout = "{stem}/{target}_model.py"\n',
+    )
+    done = specgen("emit", "--all", cwd=mapped)
+    assert done.returncode == 2, done.stderr
+    # A name starting with a dot is a hidden file: never a spec of the map, so never a
+    # stem of '..' (and a filled-in path with '..' would be refused as well).
+    assert "error[SG009]" in done.stderr
+    assert not (mapped.parent / "keras_model.py").exists()
+
+
+def test_a_committed_symlink_cannot_redirect_a_generated_file(mapped: Path) -> None:
+    victim = mapped.parent / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    (mapped / "models").mkdir()
+    (mapped / "models" / "lenet5.py").symlink_to(victim)
+    done = specgen("emit", "--all", cwd=mapped)
+    assert done.returncode == 2 and "through a symlink" in done.stderr
+    assert victim.read_text(encoding="utf-8") == "precious\n"
+
+
+@pytest.mark.parametrize("out", ["specgen.toml", ".git/config", "models/{stem}.txt"])
+def test_out_names_a_python_file_in_the_open(mapped: Path, out: str) -> None:
+    write(
+        mapped,
+        "specgen.toml",
+        f'[[emit]]\nspec = "specs/*.yaml"\ntarget = "keras"\nout = "{out}"\n',
+    )
+    done = specgen("emit", "--all", cwd=mapped)
+    assert done.returncode == 2 and "error[SG104]" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("pattern", ["specs/**x.yaml", "specs/***.yaml", ".", "./"])
+def test_a_glob_pathlib_refuses_is_a_finding(mapped: Path, pattern: str) -> None:
+    write(
+        mapped,
+        "specgen.toml",
+        f'[[emit]]\nspec = "{pattern}"\ntarget = "keras"\nout = "m/{{stem}}.py"\n',
+    )
+    done = specgen("emit", "--all", cwd=mapped)
+    assert done.returncode == 2, done.stderr
+    assert re.search(r"specgen\.toml:2:\d+: error\[SG009\]", done.stderr), done.stderr
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_usage_error(mapped: Path) -> None:
+    (mapped / "models").write_text("a file where the folder goes\n", encoding="utf-8")
+    done = specgen("emit", "--all", cwd=mapped)
+    assert done.returncode == 2 and "cannot create the folder" in done.stderr, done.stderr
+
+
+def test_a_generated_file_that_is_not_text_is_stale_and_rewritten(mapped: Path) -> None:
+    (mapped / "models").mkdir()
+    (mapped / "models" / "lenet5.py").write_bytes(b"\xff\xfe")
+    checked = specgen("emit", "--all", "--check", cwd=mapped)
+    assert checked.returncode == 1 and "models/lenet5.py: not UTF-8 text" in checked.stderr
+    assert specgen("emit", "--all", cwd=mapped).returncode == 0
+    assert specgen("emit", "--all", "--check", cwd=mapped).returncode == 0
+
+
+def test_check_never_calls_a_folder_up_to_date(mapped: Path) -> None:
+    assert specgen("emit", "--all", cwd=mapped).returncode == 0
+    (mapped / "models" / "tiny.py").unlink()
+    (mapped / "models" / "tiny.py").mkdir()
+    done = specgen("emit", "--all", "--check", cwd=mapped)
+    assert done.returncode == 1 and "models/tiny.py: a folder, not a file" in done.stderr
+    assert "all up to date" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = " + "[" * 5000 + "]" * 5000,
+        "x = " + "{a=" * 2000 + "1" + "}" * 2000,
+    ],
+    ids=["deep-array", "deep-table"],
+)
+def test_a_deeply_nested_config_is_a_finding(tmp_path: Path, text: str) -> None:
+    write(tmp_path, "specgen.toml", text + "\n")
+    write(tmp_path, "net.yaml", LENET)
+    done = specgen("validate", "net.yaml", cwd=tmp_path)
+    assert done.returncode == 2 and "error[SG008]" in done.stderr, done.stderr[-500:]
+
+
+@pytest.mark.parametrize("value", ["100_000_000_000_000_000", "99999999999999999999999"])
+def test_a_limit_past_every_machine_is_a_finding(tmp_path: Path, value: str) -> None:
+    write(tmp_path, "specgen.toml", f"[limits]\nbytes = {value}\n")
+    write(tmp_path, "net.yaml", LENET)
+    done = specgen("validate", "net.yaml", cwd=tmp_path)
+    assert done.returncode == 2 and "error[SG104]" in done.stderr, done.stderr
+
+
+def test_a_raised_byte_limit_reads_a_small_file(tmp_path: Path) -> None:
+    write(tmp_path, "specgen.toml", "[limits]\nbytes = 1_000_000_000_000\n")
+    write(tmp_path, "net.yaml", LENET)
+    done = specgen("validate", "net.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_long_blank_runs_in_a_config_are_read_and_located(tmp_path: Path) -> None:
+    """A nested array with a long blank run and a pyproject.toml of many blank lines:
+    the line scan is linear (it was cubic and quadratic)."""
+    write(tmp_path, "specgen.toml", "a = [\n[" + " " * 4000 + "1,\n2]]\nstrict = 'yes'\n")
+    _, problems = load_config(tmp_path / "specgen.toml")
+    located = {(d.code, d.position.line if d.position else 0) for d in problems}
+    assert located == {("SG102", 1), ("SG103", 4)}
+    write(tmp_path / "p", "pyproject.toml", "\n" * 80_000 + "[tool.specgen]\nstrict = true\n")
+    assert find_config(tmp_path / "p") == tmp_path / "p" / "pyproject.toml"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[tool."specgen".limits]\nlayers = 1\n',
+        "[tool.'specgen']\nlimits.layers = 1\n",
+        "[tool]\nspecgen.limits.layers = 1\n",
+        "tool.specgen.limits.layers = 1\n",
+    ],
+)
+def test_every_toml_spelling_of_the_tool_table_is_found(tmp_path: Path, text: str) -> None:
+    write(tmp_path, "pyproject.toml", text)
+    write(tmp_path, "net.yaml", LENET)
+    done = specgen("validate", "net.yaml", cwd=tmp_path)
+    assert done.returncode == 1 and "error[SG211]" in done.stderr, done.stderr
+
+
+def test_odd_paths_are_usage_errors_not_crashes(tmp_path: Path) -> None:
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    for name in ("loop.yaml", "a" * 300 + ".yaml"):
+        for command in ("validate", "summary"):
+            done = specgen(command, name, cwd=tmp_path)
+            assert done.returncode == 2, (command, name, done.stderr)
+            assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+def test_a_filled_in_path_is_checked_after_the_stem_goes_in(tmp_path: Path) -> None:
+    from specgen.config import _outside
+
+    root = tmp_path.resolve()
+    assert _outside(root, "../x.py", root / "../x.py") == "leaves the project folder"
+    assert _outside(root, ".git/hooks/x.py", root / ".git/hooks/x.py") is not None
+    assert _outside(root, "models/x.py", root / "models/x.py") is None
