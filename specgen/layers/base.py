@@ -337,6 +337,22 @@ class Inferred:
 
 # Fields the sliding-window layers (and dense) declare alike, one definition each: the
 # same default, description and examples in every layer type that has them.
+def filters_field() -> Any:
+    return Field(description="Number of output channels.", examples=[32, 64])
+
+
+def kernel_size_field() -> Any:
+    return Field(description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]])
+
+
+def depth_multiplier_field() -> Any:
+    return Field(
+        default=1,
+        description="Output channels per input channel in the depthwise step; default 1.",
+        examples=[2],
+    )
+
+
 def stride_field() -> Any:
     return Field(
         default=(1, 1),

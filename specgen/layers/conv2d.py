@@ -29,6 +29,8 @@ from specgen.layers.base import (
     activation_field,
     check_softmax,
     dilation_field,
+    filters_field,
+    kernel_size_field,
     padding_field,
     raise_all,
     require_rank,
@@ -125,10 +127,8 @@ class Conv2D(LayerBase):
     """2-D convolution over an [H, W, C] input."""
 
     type: Literal["conv2d"] = Field(description="Layer type: conv2d.")
-    filters: PositiveInt = Field(description="Number of output channels.", examples=[32, 64])
-    kernel_size: IntPair = Field(
-        description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
-    )
+    filters: PositiveInt = filters_field()
+    kernel_size: IntPair = kernel_size_field()
     stride: IntPair = stride_field()
     padding: Padding = padding_field()
     dilation: IntPair = dilation_field()

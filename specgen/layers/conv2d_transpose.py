@@ -38,6 +38,8 @@ from specgen.layers.base import (
     activation_field,
     check_softmax,
     dilation_field,
+    filters_field,
+    kernel_size_field,
     raise_all,
     require_rank,
     use_bias_field,
@@ -105,10 +107,8 @@ class Conv2DTranspose(LayerBase):
     """Transposed 2-D convolution ("deconvolution") over an [H, W, C] input."""
 
     type: Literal["conv2d_transpose"] = Field(description="Layer type: conv2d_transpose.")
-    filters: PositiveInt = Field(description="Number of output channels.", examples=[32, 64])
-    kernel_size: IntPair = Field(
-        description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
-    )
+    filters: PositiveInt = filters_field()
+    kernel_size: IntPair = kernel_size_field()
     stride: IntPair = Field(
         default=(1, 1),
         description="How many times finer the output grid is than the input: an int or [h, w]; "

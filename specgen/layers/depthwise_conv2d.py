@@ -23,7 +23,9 @@ from specgen.layers.base import (
     Shape,
     ShapeIssue,
     activation_field,
+    depth_multiplier_field,
     dilation_field,
+    kernel_size_field,
     padding_field,
     require_rank,
     stride_field,
@@ -84,17 +86,11 @@ class DepthwiseConv2D(LayerBase):
     """Depthwise 2-D convolution: [H, W, C] -> [H', W', C*depth_multiplier]."""
 
     type: Literal["depthwise_conv2d"] = Field(description="Layer type: depthwise_conv2d.")
-    kernel_size: IntPair = Field(
-        description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
-    )
+    kernel_size: IntPair = kernel_size_field()
     stride: IntPair = stride_field()
     padding: Padding = padding_field()
     dilation: IntPair = dilation_field()
-    depth_multiplier: PositiveInt = Field(
-        default=1,
-        description="Output channels per input channel in the depthwise step; default 1.",
-        examples=[2],
-    )
+    depth_multiplier: PositiveInt = depth_multiplier_field()
     use_bias: bool = use_bias_field()
     activation: ActivationName = activation_field()
 

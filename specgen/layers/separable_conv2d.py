@@ -21,7 +21,10 @@ from specgen.layers.base import (
     PositiveInt,
     Shape,
     activation_field,
+    depth_multiplier_field,
     dilation_field,
+    filters_field,
+    kernel_size_field,
     padding_field,
     stride_field,
     use_bias_field,
@@ -33,18 +36,12 @@ class SeparableConv2D(LayerBase):
     """Depthwise then pointwise 2-D convolution: [H, W, C] -> [H', W', filters]."""
 
     type: Literal["separable_conv2d"] = Field(description="Layer type: separable_conv2d.")
-    filters: PositiveInt = Field(description="Number of output channels.", examples=[32, 64])
-    kernel_size: IntPair = Field(
-        description="Kernel height and width: an int or [h, w].", examples=[3, [1, 7]]
-    )
+    filters: PositiveInt = filters_field()
+    kernel_size: IntPair = kernel_size_field()
     stride: IntPair = stride_field()
     padding: Padding = padding_field()
     dilation: IntPair = dilation_field()
-    depth_multiplier: PositiveInt = Field(
-        default=1,
-        description="Output channels per input channel in the depthwise step; default 1.",
-        examples=[2],
-    )
+    depth_multiplier: PositiveInt = depth_multiplier_field()
     use_bias: bool = use_bias_field()
     activation: ActivationName = activation_field()
 
