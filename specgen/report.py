@@ -322,6 +322,20 @@ def _wrap(text: str, width: int = INPUTS_WIDTH) -> list[str]:
     return [*lines, line]
 
 
+def _figures(n: Node) -> list[str]:
+    """A layer's cells from Output shape to Pad, as the text and Markdown tables show them."""
+    rf = n.receptive_field
+    return [
+        _shape(n.output),
+        f"{n.total_params:,}",
+        f"{n.macs:,}",
+        _pair(rf.size) if rf else "-",
+        _pair(rf.jump) if rf else "-",
+        _pair(rf.start) if rf else "-",
+        _padding(n),
+    ]
+
+
 def summary_text(graph: Graph, path: str) -> str:
     graph_columns = not graph.is_chain()
     columns = (
@@ -332,21 +346,8 @@ def summary_text(graph: Graph, path: str) -> str:
         if n is None:
             rows.append((label, *[""] * (len(columns) - 1)))
             continue
-        rf = n.receptive_field
         wrapped = _wrap(inputs) if graph_columns else [inputs]
-        rows.append(
-            (
-                label,
-                *([wrapped[0]] if graph_columns else []),
-                _shape(n.output),
-                f"{n.total_params:,}",
-                f"{n.macs:,}",
-                _pair(rf.size) if rf else "-",
-                _pair(rf.jump) if rf else "-",
-                _pair(rf.start) if rf else "-",
-                _padding(n),
-            )
-        )
+        rows.append((label, *([wrapped[0]] if graph_columns else []), *_figures(n)))
         rows += [("", more, *[""] * (len(columns) - 2)) for more in wrapped[1:]]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     numeric = {3, 4} if graph_columns else {2, 3}
@@ -395,20 +396,11 @@ def summary_markdown(graph: Graph, path: str) -> str:
         "| " + " | ".join("---:" if h in right else "---" for h in header) + " |",
     ]
     for n in graph:
-        rf = n.receptive_field
         uses = n.origin.uses if n.origin is not None else ()
         cells = [f"`{n.name}`", n.kind]
         cells += [" / ".join(f"{u.instance} ({u.block})" for u in uses)] if has_blocks else []
         cells += [", ".join(n.inputs)] if graph_columns else []
-        cells += [
-            _shape(n.output),
-            f"{n.total_params:,}",
-            f"{n.macs:,}",
-            _pair(rf.size) if rf else "-",
-            _pair(rf.jump) if rf else "-",
-            _pair(rf.start) if rf else "-",
-            _padding(n),
-        ]
+        cells += _figures(n)
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
     lines += [
         "",
