@@ -16,7 +16,7 @@ import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -30,11 +30,8 @@ from specgen.check import (
     display_path,
     locate,
 )
+from specgen.config import SCHEMA_SUFFIX, Config, relative, resolve, spec_files
 from specgen.limits import DEFAULT_LIMITS, Limits
-from specgen.load import SUFFIXES
-
-if TYPE_CHECKING:
-    from specgen.config import Config
 from specgen.report import (
     SUMMARY_RENDERERS,
     VALIDATE_REPORTERS,
@@ -53,9 +50,6 @@ TargetName = enum.StrEnum("TargetName", {k: k for k in TARGET_NAMES})  # type: i
 TEXT_VALIDATE = ValidateFormat("text")
 TEXT_SUMMARY = SummaryFormat("text")
 
-# Files named *.schema.json are JSON Schemas (specs/specgen.schema.json): validate skips
-# them, so that a glob over a folder of specs and their schema checks the specs.
-SCHEMA_SUFFIX = ".schema.json"
 
 app = typer.Typer(
     name="specgen",
@@ -101,8 +95,6 @@ ConfigOption = Annotated[
 def _project(config_path: Path | None, limit_settings: list[str] | None = None) -> Config:
     """The project config for this run, with `--limit` settings applied over its limits.
     A config with problems is reported (located, like a spec's) and exits 2."""
-    from specgen.config import resolve
-
     config, problems = resolve(config_path)
     if problems:
         colour = use_colour(sys.stderr)
@@ -276,17 +268,7 @@ def _spec_paths(paths: list[Path], usage: list[str]) -> list[Path]:
         if not folder:
             add(path)
             continue
-        found = sorted(
-            f
-            for f in path.rglob("*")
-            if f.suffix.lower() in SUFFIXES
-            and not f.name.endswith(SCHEMA_SUFFIX)
-            and not any(
-                part.startswith(".") or part in SKIPPED_FOLDERS
-                for part in f.relative_to(path).parts
-            )
-            and f.is_file()
-        )
+        found = spec_files(path, "**/*", skipped=SKIPPED_FOLDERS)
         if not found:
             problem = f"{display_path(path)}: a folder with no spec file (.json, .yaml, .yml)"
             print(f"specgen: error: {problem}", file=sys.stderr)
@@ -406,7 +388,6 @@ def _emit_all(config: Config, *, check: bool) -> NoReturn:
     rules is checked once; a file is written only when its text changes (so an unchanged
     file keeps its time stamp). Exit 1 when a spec has errors or, with --check, when a
     file is stale or missing; 2 when a file cannot be read or written."""
-    from specgen.config import relative
     from specgen.emit import emit_file, write_output
 
     if not config.emit:

@@ -102,8 +102,9 @@ class Config:
 
     def mapped(self) -> tuple[list[Mapped], list[Diagnostic]]:
         """Every generated file of the emit map, in rule order then spec order, and the
-        findings about the map itself: a rule that matches no spec, two rules that write
-        one file, a generated file that is also a spec."""
+        findings about the map itself: a glob that matches no spec, two specs that write
+        one file, a file outside the project. (That `out` names a .py file is checked
+        with the config.)"""
         found: list[Mapped] = []
         problems: list[Diagnostic] = []
         writers: dict[Path, Mapped] = {}
@@ -111,79 +112,64 @@ class Config:
         real_root = root.resolve()
         for rule in self.emit:
             try:
-                specs = sorted(
-                    p
-                    for p in root.glob(rule.spec)
-                    if p.suffix.lower() in SUFFIXES
-                    and not p.name.endswith(SCHEMA_SUFFIX)
-                    and not _hidden(p.relative_to(root))
-                    and p.is_file()
-                )
+                specs = spec_files(root, rule.spec)
             except (ValueError, IndexError, AttributeError, NotImplementedError, OSError) as err:
-                # pathlib refuses some patterns only while matching ('**x', '.').
                 problems.append(
-                    self.finding(
-                        "SG009",
-                        f"emit rule {rule.index + 1}: {rule.spec!r} is not a usable glob: "
-                        f"{err or type(err).__name__}",
-                        ("emit", rule.index, "spec"),
-                        hint='e.g. spec = "specs/*.yaml" or "specs/**/*.yaml"',
+                    self._map_problem(
+                        rule,
+                        "spec",
+                        f"{rule.spec!r} is not a usable glob: {err or type(err).__name__}",
+                        'e.g. spec = "specs/*.yaml" or "specs/**/*.yaml"',
                     )
                 )
                 continue
             if not specs:
                 problems.append(
-                    self.finding(
-                        "SG009",
-                        f"emit rule {rule.index + 1}: {rule.spec!r} matches no spec file "
-                        f"under {relative(root)}",
-                        ("emit", rule.index, "spec"),
-                        hint="fix the glob (relative to the config's folder), or remove the rule",
+                    self._map_problem(
+                        rule,
+                        "spec",
+                        f"{rule.spec!r} matches no spec file under {relative(root)}",
+                        "fix the glob (relative to the config's folder), or remove the rule",
                     )
                 )
             for spec in specs:
                 name = rule.out.format(stem=spec.stem, target=rule.target)
                 out = root / name
                 outside = _outside(real_root, name, out)
+                earlier = writers.get(out)
                 if outside is not None:
                     problems.append(
-                        self.finding(
-                            "SG009",
-                            f"emit rule {rule.index + 1}: {name!r} (for {relative(spec)!r}) "
-                            f"{outside}; specgen writes generated files only inside the "
-                            "project, outside hidden folders",
-                            ("emit", rule.index, "out"),
+                        self._map_problem(
+                            rule,
+                            "out",
+                            f"{name!r} (for {relative(spec)!r}) {outside}; specgen writes "
+                            "generated files only inside the project, outside hidden folders",
                         )
                     )
-                    continue
-                item = Mapped(spec, rule.target, out, rule)
-                earlier = writers.get(out)
-                if earlier is not None:
+                elif earlier is not None:
                     problems.append(
-                        self.finding(
-                            "SG009",
-                            f"emit rule {rule.index + 1}: {relative(out)!r} is written twice: "
-                            f"from {relative(earlier.spec)!r} ({earlier.target}) and from "
+                        self._map_problem(
+                            rule,
+                            "out",
+                            f"{relative(out)!r} is written twice: from "
+                            f"{relative(earlier.spec)!r} ({earlier.target}) and from "
                             f"{relative(spec)!r} ({rule.target})",
-                            ("emit", rule.index, "out"),
-                            hint="put {stem} (and {target} for several targets) in 'out' so "
-                            "that every spec gets its own file",
+                            "put {stem} (and {target} for several targets) in 'out' so that "
+                            "every spec gets its own file",
                         )
                     )
-                    continue
-                if out.suffix.lower() in SUFFIXES:
-                    problems.append(
-                        self.finding(
-                            "SG009",
-                            f"emit rule {rule.index + 1}: {relative(out)!r} would be written "
-                            "over a spec-like file; generated code goes to a .py file",
-                            ("emit", rule.index, "out"),
-                        )
-                    )
-                    continue
-                writers[out] = item
-                found.append(item)
+                else:
+                    item = writers[out] = Mapped(spec, rule.target, out, rule)
+                    found.append(item)
         return found, problems
+
+    def _map_problem(
+        self, rule: EmitRule, key: str, message: str, hint: str | None = None
+    ) -> Diagnostic:
+        """SG009 about one rule of the emit map, at its `key`."""
+        return self.finding(
+            "SG009", f"emit rule {rule.index + 1}: {message}", ("emit", rule.index, key), hint=hint
+        )
 
 
 DEFAULT_CONFIG = Config()
@@ -191,6 +177,21 @@ DEFAULT_CONFIG = Config()
 
 def _hidden(path: Path) -> bool:
     return any(part.startswith(".") for part in path.parts)
+
+
+def spec_files(folder: Path, pattern: str, *, skipped: frozenset[str] = frozenset()) -> list[Path]:
+    """The spec files `pattern` matches below `folder`, sorted: `.json`, `.yaml` and
+    `.yml` files, not JSON Schemas, nothing hidden and nothing under a `skipped` folder.
+    What `validate FOLDER` checks and what the emit map maps. pathlib raises ValueError
+    (and others) for some patterns only while matching ('**x', '.')."""
+    return sorted(
+        p
+        for p in folder.glob(pattern)
+        if p.suffix.lower() in SUFFIXES
+        and not p.name.endswith(SCHEMA_SUFFIX)
+        and not any(part.startswith(".") or part in skipped for part in p.relative_to(folder).parts)
+        and p.is_file()
+    )
 
 
 def _outside(real_root: Path, name: str, out: Path) -> str | None:
