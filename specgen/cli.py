@@ -6,7 +6,6 @@ PyTorch, Keras or Jinja; ``emit`` imports the targets lazily.
 
 from __future__ import annotations
 
-import difflib
 import enum
 import gc
 import json
@@ -367,28 +366,12 @@ def emit(
     raise typer.Exit(outcome.exit_code)
 
 
-def _current_text(path: Path) -> tuple[str | None, str | None]:
-    """A generated file's text, or None and why it has none ('missing' is no reason)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None, None
-    except IsADirectoryError:
-        return None, "a folder, not a file"
-    except OSError as error:
-        return None, f"cannot be read ({error.strerror or error})"
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return None, "not UTF-8 text"
-
-
 def _emit_all(config: Config, *, check: bool) -> NoReturn:
     """`emit --all [--check]`: every generated file of the emit map. A spec used by several
     rules is checked once; a file is written only when its text changes (so an unchanged
     file keeps its time stamp). Exit 1 when a spec has errors or, with --check, when a
     file is stale or missing; 2 when a file cannot be read or written."""
-    from specgen.emit import emit_file, write_output
+    from specgen.emit import current_text, drift, emit_file, write_output
 
     if not config.emit:
         where = relative(config.path) if config.path is not None else "no project config found"
@@ -434,7 +417,7 @@ def _emit_all(config: Config, *, check: bool) -> NoReturn:
             failed += 1
             continue
         out_path = Path(out_shown)
-        current, unreadable = _current_text(out_path)
+        current, unreadable = current_text(out_path)
         if current == outcome.source:
             continue
         if check:
@@ -444,14 +427,7 @@ def _emit_all(config: Config, *, check: bool) -> NoReturn:
                 file=sys.stderr,
             )
             if current is not None:
-                sys.stdout.writelines(
-                    difflib.unified_diff(
-                        current.splitlines(keepends=True),
-                        outcome.source.splitlines(keepends=True),
-                        fromfile=f"{out_shown} (on disk)",
-                        tofile=f"{out_shown} (from {spec_shown})",
-                    )
-                )
+                sys.stdout.write(drift(current, outcome.source, out_shown, spec_shown))
             changed.append(out_shown)
             continue
         try:

@@ -39,18 +39,40 @@ def emit_file(result: FileResult, target: str, out: Path | None, *, check: bool)
             outcome.usage_error = f"{out}: cannot read: {error}"
             return outcome
         if current != source:
-            outcome.diff = "".join(
-                difflib.unified_diff(
-                    current.splitlines(keepends=True),
-                    source.splitlines(keepends=True),
-                    fromfile=f"{out} (on disk)",
-                    tofile=f"{out} (from {result.path})",
-                )
-            )
+            outcome.diff = drift(current, source, str(out), result.path)
             outcome.exit_code = 1
         return outcome
     outcome.usage_error = write_output(out, source) or ""
     return outcome
+
+
+def drift(current: str, source: str, out: str, spec: str) -> str:
+    """What `emit --check` prints for a stale file: a unified diff from the file on disk
+    to what `spec` emits."""
+    return "".join(
+        difflib.unified_diff(
+            current.splitlines(keepends=True),
+            source.splitlines(keepends=True),
+            fromfile=f"{out} (on disk)",
+            tofile=f"{out} (from {spec})",
+        )
+    )
+
+
+def current_text(path: Path) -> tuple[str | None, str | None]:
+    """A generated file's text, or None and why it has none ('missing' is no reason)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except IsADirectoryError:
+        return None, "a folder, not a file"
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror or error})"
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
 
 
 def write_output(out: Path, text: str) -> str | None:
